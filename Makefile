@@ -1,0 +1,38 @@
+# MSQ Studio. `make run` starts the dashboard, `make test` runs the whole suite; both set up .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOME_DIR ?= ./runs
+
+.PHONY: install run demo test test-fast bench chromium clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	MSQ_HOME=$(HOME_DIR) $(PY) -m streamlit run dashboard/app.py
+
+demo: install
+	MSQ_HOME=$(HOME_DIR) $(PY) -m msq train
+
+test: install chromium
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+test-fast: install
+	$(PY) -m pytest -n 2 -m "not slow and not e2e"
+
+bench: install
+	$(PY) bench/overhead.py
+
+# The browser tests drive Debian's chromium (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium could not be installed: the e2e tests will be skipped"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,7 @@
+"""``python -m msq ...``"""
+import sys
+
+from msq.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

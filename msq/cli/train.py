@@ -1,0 +1,121 @@
+"""``python -m msq train``: build a RunConfig from ``--config`` and flags, then train in the foreground.
+
+With ``--run-id ID`` it is the background worker the runner starts: the config comes from the store.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from msq.config import RunConfig, set_dotted
+from msq.errors import ConfigError
+
+# flag -> dotted config key (None: handled by hand)
+FLAG_KEYS = {
+    "model": "model", "dataset": "data.name", "method": "method", "lam": "reg.lam", "init_bits": "quant.init_bits",
+    "bits": "uniform_bits", "device": "train.device", "seed": "train.seed", "batch_size": "train.batch_size",
+    "lr": "train.lr", "optimizer": "train.optimizer", "threshold": "prune.threshold", "prune_every": "prune.every",
+    "min_bits": "prune.min_bits", "target_bits": "prune.target_avg_bits", "probes": "hessian.probes",
+    "act_bits": "quant.act_bits", "norm": "reg.norm", "name": "name", "checkpoint": "checkpoint",
+    "data_root": "data.root", "threads": "train.threads",
+}
+
+
+def default_home() -> str:
+    return os.environ.get("MSQ_HOME", "./runs")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a model (MSQ, uniform QAT, BSQ or multi-bit)",
+                              description="Train and search per-layer bit-widths. Flags override --config.")
+    p.add_argument("--config", help="a run.json (RunConfig as JSON); flags override its values")
+    p.add_argument("--model", help="sample model name, tv:NAME or path/to/file.py:factory (default lenet5)")
+    p.add_argument("--dataset", help="mnist5k (default), digits, cifar10, mnist, fashion-mnist, imagefolder:PATH")
+    p.add_argument("--method", choices=["msq", "uniform", "bsq", "multibit"])
+    p.add_argument("--lam", type=float, help="regularization strength λ of the LSB penalty")
+    p.add_argument("--init-bits", type=int, help="initial width of searched layers (default 8)")
+    p.add_argument("--bits", type=int, help="width of searched layers for --method uniform")
+    p.add_argument("--epochs", help="epochs as PRETRAIN,SEARCH,FINETUNE (e.g. 8,24,8), or one total split 1:3:1")
+    p.add_argument("--device", help="cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=["sgd", "adam"])
+    p.add_argument("--threshold", type=float, help="α: prune a layer's LSB when its density is <= α")
+    p.add_argument("--prune-every", type=int, help="search epochs between prune checks")
+    p.add_argument("--min-bits", type=int)
+    p.add_argument("--target-bits", type=float, help="stop pruning once the average width reaches this")
+    p.add_argument("--no-hessian", action="store_true", help="prune one LSB at a time everywhere")
+    p.add_argument("--probes", type=int, help="Hutchinson probes per batch")
+    p.add_argument("--act-bits", type=int, help="quantize activations to this many bits (PACT)")
+    p.add_argument("--norm", choices=["memory", "uniform"], help="layer weighting of the LSB penalty")
+    p.add_argument("--checkpoint", help="float state_dict to start from")
+    p.add_argument("--data-root", help="folder of local torchvision datasets")
+    p.add_argument("--data-download", action="store_true", help="allow torchvision to download the dataset")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--name", help="a label for the run")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field by dotted key, value as JSON (e.g. --set prune.every=2)")
+    p.add_argument("--home", default=None, help="run store folder (default $MSQ_HOME or ./runs)")
+    p.add_argument("--run-id", help=argparse.SUPPRESS)  # the background worker's entry point
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def config_from_args(args) -> RunConfig:
+    data = RunConfig().to_dict()
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise ConfigError(f"--config {args.config!r}: no such file")
+        data = RunConfig.from_json(path.read_text()).to_dict()
+    for flag, key in FLAG_KEYS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            set_dotted(data, key, value)
+    if args.epochs is not None:
+        data["train"].update(parse_epochs(args.epochs))
+    if args.no_hessian:
+        data["hessian"]["enabled"] = False
+    if args.data_download:
+        data["data"]["download"] = True
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set prune.every=2")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        set_dotted(data, key.strip(), value)
+    return RunConfig.from_dict(data)
+
+
+def parse_epochs(text: str) -> dict:
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 3 and min(numbers) >= 0:
+        return dict(zip(("pretrain_epochs", "search_epochs", "finetune_epochs"), numbers))
+    if len(numbers) == 1 and numbers[0] >= 1:
+        total = numbers[0]
+        pretrain, finetune = max(total // 5, 0), max(total // 5, 0)
+        return {"pretrain_epochs": pretrain, "search_epochs": total - pretrain - finetune, "finetune_epochs": finetune}
+    raise ConfigError(f"--epochs {text!r} is invalid: allowed PRETRAIN,SEARCH,FINETUNE (e.g. 8,24,8) "
+                      "or one total number of epochs")
+
+
+def run(args) -> int:
+    home = args.home or default_home()
+    if args.run_id:
+        from msq.training.worker import run_worker
+        return run_worker(home, args.run_id)
+    cfg = config_from_args(args)
+    from msq.training.foreground import train_in_foreground
+    summary = train_in_foreground(cfg, home, progress=not args.quiet and sys.stderr.isatty(), quiet=args.quiet)
+    return 0 if summary["status"] in ("completed", "stopped") else 1

@@ -1,0 +1,47 @@
+"""Training in the caller's process (CLI ``train`` and ``msq.train``): a run id, a run folder, progress."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+from msq.config import RunConfig
+from msq.runs.ids import new_run_id
+from msq.training.callbacks import Callback
+from msq.training.console import ConsoleProgress
+from msq.training.run_folder import RunFolderCallback
+from msq.training.trainer import Trainer
+
+
+def train_in_foreground(cfg: RunConfig, home: str, progress: bool = True, quiet: bool = False,
+                        callbacks: Optional[list[Callback]] = None) -> dict:
+    """Print the run id first, train with a progress display, print the result table, return the summary."""
+    run_id = new_run_id()
+    run_dir = Path(home) / run_id
+    print(run_id, flush=True)
+    extra = list(callbacks or [])
+    if not quiet:
+        extra.append(ConsoleProgress(bar=progress))
+    trainer = Trainer(cfg, callbacks=[RunFolderCallback(run_dir), *extra], run_dir=run_dir)
+    summary = trainer.fit()
+    if not quiet:
+        print(format_result(summary, run_dir))
+    if summary["error"]:
+        print(f"error: {summary['error']}", file=sys.stderr)
+    return summary
+
+
+def format_result(summary: dict, run_dir: Path | None = None) -> str:
+    lines = [f"{'layer':<28} {'kind':<9} {'params':>9} {'bits':>4}  {'LSB dens':>8}  {'sensitivity':>11}"]
+    for layer in summary["layers"]:
+        sens = "" if layer["sensitivity"] is None else f"{layer['sensitivity']:.3e}"
+        pin = " (fixed)" if layer["fixed"] else ""
+        lines.append(f"{layer['fqn']:<28} {layer['kind']:<9} {layer['params']:>9} {layer['bits']:>4}  "
+                     f"{layer['lsb_density']:>8.3f}  {sens:>11}{pin}")
+    float_acc = "n/a" if summary["float_acc"] is None else f"{summary['float_acc']:.2f}%"
+    final_acc = "n/a" if summary["final_acc"] is None else f"{summary['final_acc']:.2f}%"
+    lines.append(f"status {summary['status']}: float accuracy {float_acc}, final accuracy {final_acc}, "
+                 f"average bits {summary['average_bits']:.2f}, compression {summary['compression']:.2f}x")
+    if run_dir is not None:
+        lines.append(f"results in {run_dir}/result.json")
+    return "\n".join(lines)

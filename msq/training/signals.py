@@ -1,0 +1,24 @@
+"""Per-layer signals logged every log step (METHODS §2), as vectors in layer order."""
+from __future__ import annotations
+
+import torch
+
+from msq.functional import dequantize_codes, quantize_codes
+
+LAYER_METRICS = ("bits", "lsb_density", "lsb_l1", "quant_error")
+
+
+@torch.no_grad()
+def layer_signals(layers: list) -> dict[str, list[float]]:
+    """bits n_l, LSB density d_l (fraction of odd codes), ||LSB||_1/N_l = d_l 2^(1-n), and the
+    quantization error ||Q_n(W) - W||^2 / N_l, for each (name, layer) in ``layers``."""
+    out = {key: [] for key in LAYER_METRICS}
+    for _, layer in layers:
+        codes = quantize_codes(layer.weight, layer.scale, layer.bits)
+        density = float((codes & 1).float().mean())
+        error = float(torch.mean((dequantize_codes(codes, layer.scale, layer.bits) - layer.weight) ** 2))
+        out["bits"].append(float(layer.bits))
+        out["lsb_density"].append(density)
+        out["lsb_l1"].append(density * 2.0 ** (1 - layer.bits))
+        out["quant_error"].append(error)
+    return out

@@ -1,0 +1,261 @@
+"""The one training loop: phases of epochs of steps, events to callbacks, a checkpoint every epoch.
+
+    trainer = Trainer(RunConfig(), callbacks=[ConsoleProgress()], run_dir="runs/demo")
+    summary = trainer.fit()
+
+What happens in a phase is the method's business (msq/training/methods.py): MSQ runs
+pretrain (float) -> search (λ·R on, LSB pruning) -> finetune (λ off, bits frozen).
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from msq.config import RunConfig
+from msq.data import example_input, make_loader
+from msq.errors import ConfigError, TrainingDivergedError
+from msq.quant import quant_layers, set_mode_
+from msq.quant.inventory import layer_inventory
+from msq.training.callbacks import Callback, CallbackList
+from msq.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from msq.training.evaluate import evaluate
+from msq.training.methods import create_method
+from msq.training.schedule import Phase, lr_at
+from msq.training.setup import build_model_and_data, make_optimizer, resolve_device, seed_everything
+from msq.training.state import TrainState
+from msq.training.summary import accounting_totals, build_summary
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, callbacks: Optional[list[Callback]] = None,
+                 run_dir: Optional[str | Path] = None, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.callbacks = CallbackList(callbacks)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.device = resolve_device(cfg.train.device)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        seed_everything(cfg.train.seed)
+        self.model, self.data = build_model_and_data(cfg)
+        self.method = create_method(cfg)
+        self.method.prepare(self)
+        self.model.to(self.device)
+        self.layers = layer_inventory(self.model, self.example_input())
+        self.phases: list[Phase] = self.method.phases()
+        self.state = TrainState(lam=cfg.reg.lam)
+        self.timings: dict[str, float] = {}
+        self.optimizer: Optional[torch.optim.Optimizer] = None
+        self.latest_sensitivity = None
+        self.resumed = False
+        self._pending_optimizer_state = None
+        if resume:
+            self._load_checkpoint()
+
+    # -- public controls (callbacks use these) -------------------------------------------------
+    def request_stop(self, reason: str = "stop requested") -> None:
+        if not self.state.stop_requested:
+            self.state.stop_requested, self.state.stop_reason = True, reason
+
+    def set_lam(self, value: float, source: str = "user") -> None:
+        """Change λ from the next step on; logged as a "lam_change" event."""
+        if not (isinstance(value, (int, float)) and 0.0 <= float(value) <= 1e6):
+            raise ConfigError(f"reg.lam = {value!r} is invalid: allowed a number in [0.0, 1000000.0]")
+        old, self.state.lam = self.state.lam, float(value)
+        self.emit_event("lam_change", {"old": old, "new": float(value), "source": source})
+
+    def emit_event(self, kind: str, payload: dict) -> None:
+        self.state.events.append({"kind": kind, "step": self.state.step, "epoch": self.state.epoch, **payload})
+        self.callbacks.on_event(self, kind, payload)
+
+    def log_layer_metrics(self, metrics: dict) -> None:
+        self.callbacks.on_log(self, metrics)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Run every remaining phase. Always ends with ``on_run_end``; re-raises unexpected errors."""
+        status, error = "completed", None
+        self.callbacks.on_run_start(self)
+        try:
+            self._run_phases()
+            if self.state.stop_requested:
+                status = "stopped"
+                self.emit_event("stop", {"reason": self.state.stop_reason})
+        except TrainingDivergedError as exc:
+            status, error = "failed", str(exc)
+        except BaseException as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            self._finish(status, error)
+            raise
+        return self._finish(status, error)
+
+    def _finish(self, status: str, error: Optional[str]) -> dict:
+        self.summary = build_summary(self, status, error)
+        self.callbacks.on_run_end(self, status, self.summary, error)
+        return self.summary
+
+    def _run_phases(self) -> None:
+        while self.state.phase_index < len(self.phases) and not self.state.stop_requested:
+            phase = self.phases[self.state.phase_index]
+            if phase.epochs > 0:
+                self._run_phase(phase)
+            if self.state.stop_requested:
+                return
+            if phase.name == "pretrain" and phase.epochs > 0:
+                self.state.float_acc = self.state.last_val_acc
+            self.state.phase_index += 1
+            self.state.phase_epoch, self.state.phase_step = 0, 0
+            self._pending_optimizer_state = None
+
+    def _run_phase(self, phase: Phase) -> None:
+        # Enter the phase: modes and scales, a fresh optimizer (or the checkpoint's, on resume).
+        self.state.phase = phase.name
+        self.method.on_phase_start(self, phase)
+        if self.state.float_acc is None and phase.quantized:
+            self.state.float_acc = self._float_accuracy()
+        self.optimizer = make_optimizer(self.model, self.cfg.train, phase.lr)
+        if self._pending_optimizer_state is not None:
+            self.optimizer.load_state_dict(self._pending_optimizer_state)
+        else:
+            self.emit_event("phase", {"phase": phase.name, "epochs": phase.epochs})
+        self.callbacks.on_phase_start(self, phase.name)
+        started = self._epoch_started = time.perf_counter()
+        for phase_epoch in range(self.state.phase_epoch, phase.epochs):
+            self.method.train_epoch(self, phase)
+            if self.state.stop_requested:
+                self._evaluate()
+                break
+            self._end_epoch(phase, phase_epoch)
+        self.timings[phase.name] = self.timings.get(phase.name, 0.0) + time.perf_counter() - started
+
+    def rebuild_optimizer(self) -> None:
+        """A fresh optimizer over the current parameters (for methods whose tensors change shape)."""
+        phase = self.phases[self.state.phase_index]
+        self.optimizer = make_optimizer(self.model, self.cfg.train, phase.lr)
+
+    def run_standard_epoch(self, phase: Phase) -> None:
+        """One epoch over the training set: the default ``Method.train_epoch``."""
+        self.model.train()
+        loader = self.train_loader(epoch=self.state.epoch)
+        phase_steps = phase.epochs * len(loader)
+        sums = {"loss": 0.0, "correct": 0, "seen": 0}
+        for x, y in loader:
+            if self.state.stop_requested:
+                return
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            lr = lr_at(phase, self.state.phase_step, phase_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            # forward: task loss + the method's regularizer (MSQ: λ · Σ m_l ||LSB_l||_1 / N_l)
+            logits = self.model(x)
+            task_loss = F.cross_entropy(logits, y)
+            reg = self.method.regularizer(self, phase)
+            loss = task_loss if reg is None else task_loss + reg
+            if not torch.isfinite(loss):
+                bad = float(loss.detach())
+                self.emit_event("nan", {"phase": phase.name, "loss": bad})
+                raise TrainingDivergedError(
+                    f"the loss became {bad} at step {self.state.step} ({phase.name} phase, epoch "
+                    f"{self.state.epoch}); lower train.lr (now {lr:g}) or reg.lam (now {self.state.lam:g})")
+            # backward and update
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            task_value = float(task_loss.detach())
+            sums["loss"] += task_value * y.numel()
+            sums["correct"] += int((logits.argmax(1) == y).sum())
+            sums["seen"] += y.numel()
+            self.finish_step(phase, {"loss": float(loss.detach()), "task_loss": task_value,
+                                     "reg": 0.0 if reg is None else float(reg.detach()), "lr": lr})
+        self.state.train_loss = sums["loss"] / max(sums["seen"], 1)
+        self.state.train_acc = 100.0 * sums["correct"] / max(sums["seen"], 1)
+
+    def finish_step(self, phase: Phase, scalars: dict) -> None:
+        """Count the step, tell the callbacks, log per-layer signals every ``log_every`` steps."""
+        self.state.step += 1
+        self.state.phase_step += 1
+        scalars.setdefault("lam", self.state.lam_effective if phase.regularize else 0.0)
+        self.callbacks.on_step_end(self, scalars)
+        if self.state.step % self.cfg.train.log_every == 0:
+            self.log_layer_metrics(self.method.layer_metrics(self))
+
+    def _end_epoch(self, phase: Phase, phase_epoch: int) -> None:
+        val = self._evaluate()
+        self.method.end_of_epoch(self, phase, phase_epoch)
+        self.state.epoch += 1
+        self.state.phase_epoch = phase_epoch + 1
+        bits = [float(layer.bits) for _, layer in quant_layers(self.model)]
+        self.state.bit_history.append({"epoch": self.state.epoch, "step": self.state.step, "bits": bits})
+        totals = accounting_totals(self)
+        self.callbacks.on_epoch_end(self, {
+            "val_acc": val["acc"], "val_loss": val["loss"], "train_loss": self.state.train_loss,
+            "train_acc": self.state.train_acc, "avg_bits": totals["average_bits"],
+            "compression": totals["compression"], "epoch_seconds": time.perf_counter() - self._epoch_started,
+            "lam": self.state.lam if phase.regularize else 0.0, **self.method.epoch_scalars(self, val)})
+        self._epoch_started = time.perf_counter()
+        self._save_checkpoint()
+
+    def _evaluate(self) -> dict:
+        started = time.perf_counter()
+        val = self.method.evaluate(self)
+        self.timings["eval"] = self.timings.get("eval", 0.0) + time.perf_counter() - started
+        self.state.last_val_acc, self.state.last_val_loss = val["acc"], val["loss"]
+        return val
+
+    def _float_accuracy(self) -> float:
+        """Accuracy of the float weights (used when pretraining was skipped)."""
+        modes = {name: layer.mode for name, layer in quant_layers(self.model)}
+        set_mode_(self.model, "float")
+        try:
+            return evaluate(self.model, self.val_loader(), self.device)["acc"]
+        finally:
+            for name, layer in quant_layers(self.model):
+                layer.mode = modes[name]
+
+    # -- data ------------------------------------------------------------------------------------
+    def train_loader(self, epoch: int):
+        return make_loader(self.data.train, self.cfg.train.batch_size, shuffle=True,
+                           seed=self.cfg.train.seed, epoch=epoch)
+
+    def val_loader(self):
+        return make_loader(self.data.val, 512, shuffle=False, seed=0)
+
+    def fixed_batches(self, count: int, batch_size: int, seed: int) -> list:
+        """``count`` training batches drawn by ``seed`` (the Hessian estimate's data)."""
+        loader = make_loader(self.data.train, batch_size, shuffle=True, seed=self.cfg.train.seed + 7919, epoch=seed)
+        return list(itertools.islice(iter(loader), count))
+
+    def example_input(self) -> torch.Tensor:
+        return example_input(self.data, batch=1).to(self.device)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def _save_checkpoint(self) -> None:
+        if self.run_dir is None:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "config": self.cfg.to_dict(), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "state": self.state.to_dict(), "method": self.method.state_dict(), "timings": dict(self.timings),
+            "rng": torch.get_rng_state(),
+        }
+        save_checkpoint(self.run_dir / CHECKPOINT_NAME, payload)
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / CHECKPOINT_NAME if self.run_dir else None
+        if path is None or not path.exists():
+            return  # nothing was saved yet: start from the beginning
+        payload = load_checkpoint(path, map_location=self.device)
+        self.method.load_state_dict(payload["method"])
+        self.model.load_state_dict(payload["model"])
+        self.state = TrainState.from_dict(payload["state"])
+        self.timings = dict(payload.get("timings", {}))
+        torch.set_rng_state(payload["rng"].cpu())
+        if self.state.phase_epoch > 0:  # resumed inside a phase: keep its optimizer state
+            self._pending_optimizer_state = payload["optimizer"]
+        self.layers = layer_inventory(self.model, self.example_input())
+        self.resumed = True
