@@ -22,4 +22,5 @@ def _list_datasets(args) -> int:
     from msq.data import dataset_info, list_datasets
     for name in list_datasets():
         print(f"{name:<16} {dataset_info(name).get('description', '')}")
+    print("imagefolder:PATH an image folder (class subfolders; train/ and val/ inside, or a seeded split)")
     return 0
