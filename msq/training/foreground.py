@@ -6,23 +6,30 @@ from pathlib import Path
 from typing import Optional
 
 from msq.config import RunConfig
+from msq.runs import RunStore
 from msq.runs.ids import new_run_id
 from msq.training.callbacks import Callback
 from msq.training.console import ConsoleProgress
 from msq.training.run_folder import RunFolderCallback
+from msq.training.store_callback import StoreCallback
 from msq.training.trainer import Trainer
 
 
 def train_in_foreground(cfg: RunConfig, home: str, progress: bool = True, quiet: bool = False,
                         callbacks: Optional[list[Callback]] = None) -> dict:
-    """Print the run id first, train with a progress display, print the result table, return the summary."""
+    """Print the run id first, train with a progress display, print the result table, return the summary.
+
+    The run is recorded in the run store at ``home`` like a launched one, so the dashboard shows it live.
+    """
+    store = RunStore(home)
     run_id = new_run_id()
-    run_dir = Path(home) / run_id
+    run_dir = store.run_dir(run_id)
     print(run_id, flush=True)
     extra = list(callbacks or [])
     if not quiet:
         extra.append(ConsoleProgress(bar=progress))
-    trainer = Trainer(cfg, callbacks=[RunFolderCallback(run_dir), *extra], run_dir=run_dir)
+    listeners = [StoreCallback(store, run_id), RunFolderCallback(run_dir), *extra]
+    trainer = Trainer(cfg, callbacks=listeners, run_dir=run_dir)
     summary = trainer.fit()
     if not quiet:
         print(format_result(summary, run_dir))

@@ -1,0 +1,236 @@
+"""Background runs: launch, queue per device, stop, resume, live λ, and finding dead workers.
+
+    run_id = launch("runs", {"model": "lenet5", "reg": {"lam": 32.0}}, device="cpu")
+    set_lam("runs", run_id, 64.0)      # picked up by the worker within one step
+    stop("runs", run_id)               # control row -> SIGTERM -> SIGKILL
+
+A run is a worker process ``python -m msq train --run-id ID --home HOME`` in its own session, so it
+outlives the dashboard or shell that launched it. There is no daemon: ``schedule`` starts queued runs
+while their device has a free slot, and every actor calls it -- launch, stop, resume, the dashboard,
+the CLI, and each worker as it exits, so the queue drains with nobody watching.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+from msq.errors import ConfigError, RunStoreError
+from msq.runs.ids import validate_run_id
+from msq.runs.procs import HOST, is_alive, log_tail, process_start_time
+from msq.runs.store import RunStore, to_json
+
+STALE_AFTER_S = 10.0        # a heartbeat older than this, where the pid cannot be checked, means dead
+LIMIT_ENV = {"cpu": "MSQ_MAX_CPU_RUNS", "gpu": "MSQ_MAX_GPU_RUNS"}
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_children: list[subprocess.Popen] = []   # workers this process started, polled so none lingers as a zombie
+
+
+def _store(home, create: bool = True) -> RunStore:
+    return home if isinstance(home, RunStore) else RunStore(home, create=create)
+
+
+def _write_config(run_dir: Path, data: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / ".config.json.tmp"
+    tmp.write_text(to_json(data))
+    os.replace(tmp, run_dir / "config.json")
+
+
+def device_key(device: str) -> str:
+    """The queue a device belongs to: "cuda" and "cuda:0" share one."""
+    return "cuda:0" if device == "cuda" else device
+
+
+def device_limit(device: str, max_runs: Optional[dict] = None) -> int:
+    """Runs allowed at once on ``device``: ``max_runs[device]``, else ``max_runs["cpu"|"gpu"]``, else
+    $MSQ_MAX_CPU_RUNS / $MSQ_MAX_GPU_RUNS, else 1."""
+    group = "cpu" if device == "cpu" else "gpu"
+    max_runs = max_runs or {}
+    value = max_runs.get(device_key(device), max_runs.get(group, os.environ.get(LIMIT_ENV[group], 1)))
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        limit = 0
+    if limit < 1:
+        raise ConfigError(f"the {group} run limit ({LIMIT_ENV[group]} or max_runs) = {value!r} is invalid: "
+                          "allowed an integer >= 1")
+    return limit
+
+
+def launch(home, config: dict, device: Optional[str] = None, name: str = "",
+           max_runs: Optional[dict] = None) -> str:
+    """Validate ``config`` (a RunConfig dict), store the run as "queued" with its folder and
+    config.json, and start it if its device has a free slot. ``device`` None = the config's."""
+    from msq.config import RunConfig   # pure Python (no torch): bad input fails here, before anything is stored
+    data = RunConfig.from_dict(config).to_dict()
+    if device is not None:
+        data["train"]["device"] = device
+    cfg = RunConfig.from_dict(data)
+    device_limit(cfg.train.device, max_runs)    # a bad limit fails now, not after the run is stored
+    store = _store(home)
+    run_id = store.create_run(data, name=name or cfg.name, device=cfg.train.device)
+    _write_config(store.run_dir(run_id), data)
+    schedule(store, max_runs)
+    return run_id
+
+
+def schedule(home=None, max_runs: Optional[dict] = None) -> list[str]:
+    """Mark dead workers failed, then start queued runs (oldest first) while their device has a slot.
+    Returns the ids started. Safe to call from several processes at once: a run is claimed in a
+    write transaction before its worker starts, so no run starts twice and no device overfills."""
+    store = _store(home)
+    _children[:] = [proc for proc in _children if proc.poll() is None]
+    reap(store)
+    started = []
+    while (run_id := _claim_next(store, max_runs)) is not None:
+        try:
+            proc = _spawn(store.home, run_id, max_runs)
+        except OSError as exc:
+            store.update_run(run_id, expect_status=("running",), status="failed", ended=time.time(),
+                             error=f"could not start the worker process: {exc}")
+            continue
+        _children.append(proc)
+        store.conn.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ? AND pid IS NULL",
+                           (proc.pid, process_start_time(proc.pid), run_id))
+        started.append(run_id)
+    return started
+
+
+def _claim_next(store: RunStore, max_runs: Optional[dict]) -> Optional[str]:
+    with store.write() as conn:
+        busy = Counter(device_key(d) for (d,) in conn.execute("SELECT device FROM runs WHERE status = 'running'"))
+        for run_id, device in conn.execute("SELECT id, device FROM runs WHERE status = 'queued' "
+                                           "ORDER BY created, id").fetchall():
+            if busy[device_key(device)] < device_limit(device, max_runs):
+                conn.execute("UPDATE runs SET status = 'running', pid = NULL, pid_start = NULL, host = ?, "
+                             "heartbeat = ?, ended = NULL, error = NULL WHERE id = ?", (HOST, time.time(), run_id))
+                return run_id
+    return None
+
+
+def _spawn(home: Path, run_id: str, max_runs: Optional[dict]) -> subprocess.Popen:
+    run_dir = home / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MSQ_HOME": str(home), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    for group, var in LIMIT_ENV.items():   # so the worker's own schedule() on exit keeps the same limits
+        if max_runs and group in max_runs:
+            env[var] = str(max_runs[group])
+    with open(run_dir / "worker.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "msq", "train", "--run-id", run_id, "--home", str(home)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env)
+
+
+def reap(home=None, stale_after: float = STALE_AFTER_S) -> list[str]:
+    """Mark "running" runs whose worker is gone as failed, with the tail of worker.log. On this host
+    the pid decides at once (gone, zombie, or reused by another process); elsewhere, a heartbeat older
+    than ``stale_after`` seconds. Returns the ids marked failed."""
+    store = _store(home)
+    failed, now = [], time.time()
+    rows = store.conn.execute("SELECT id, pid, pid_start, host, heartbeat FROM runs WHERE status = 'running'")
+    for run_id, pid, pid_start, host, heartbeat in rows.fetchall():
+        if pid and host == HOST:
+            if is_alive(pid, pid_start):
+                continue
+            reason = f"the worker (pid {pid}) died without recording an end: killed, crashed or out of memory"
+        elif heartbeat is not None and now - heartbeat <= stale_after:
+            continue
+        else:
+            reason = (f"no heartbeat from the worker on {host} for more than {stale_after:g} s" if pid else
+                      f"the worker did not start within {stale_after:g} s")
+        tail = log_tail(store.run_dir(run_id) / "worker.log")
+        error = reason + (f"; last lines of worker.log:\n{tail}" if tail else " (worker.log is empty)")
+        with store.write() as conn:   # compare-and-set: a worker that just finished keeps its own status
+            if conn.execute("UPDATE runs SET status = 'failed', ended = ?, error = ?, log_tail = ? WHERE id = ? "
+                            "AND status = 'running' AND pid IS ?", (time.time(), error, tail, run_id, pid)).rowcount:
+                failed.append(run_id)
+    return failed
+
+
+def stop(home, run_id: str, timeout: float = 10.0, kill_after: float = 5.0, reason: str = "stopped by user") -> str:
+    """Stop a run: a queued one at once; a running one by a control row (the worker stops at its next
+    step), then SIGTERM after ``timeout`` s, then SIGKILL after ``kill_after`` more. Returns the final status."""
+    validate_run_id(run_id)
+    store = _store(home, create=False)
+    reap(store)                        # a worker that already died is failed, not stopped
+    status = store.run(run_id)["status"]
+    if status == "queued":
+        store.update_run(run_id, expect_status=("queued",), status="stopped", ended=time.time())
+    elif status == "running":
+        store.add_control(run_id, "stop", reason)
+        if not _wait_for_end(store, run_id, timeout):
+            _signal_worker(store, run_id, signal.SIGTERM)
+            if not _wait_for_end(store, run_id, kill_after):
+                _signal_worker(store, run_id, signal.SIGKILL)
+                _wait_for_end(store, run_id, 2.0)
+        store.update_run(run_id, expect_status=("running",), status="stopped", ended=time.time(),
+                         error=f"{reason}; the worker did not stop within {timeout + kill_after:g} s and was killed")
+        schedule(store)
+    return store.run(run_id)["status"]
+
+
+def _wait_for_end(store: RunStore, run_id: str, timeout: float) -> bool:
+    """Wait until the run left "running" (True) or its worker died or the time ran out (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = store.run(run_id)
+        if row["status"] != "running":
+            return True
+        dead = row["pid"] and row["host"] == HOST and not is_alive(row["pid"], row["pid_start"])
+        if dead or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _signal_worker(store: RunStore, run_id: str, sig: int) -> None:
+    row = store.run(run_id)
+    pid = row["pid"]
+    if not pid or row["host"] != HOST or not is_alive(pid, row["pid_start"]):
+        return
+    try:   # the runner starts each worker as a session leader: signal its whole group (data loaders too)
+        os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def resume(home, run_id: str, max_runs: Optional[dict] = None) -> str:
+    """Queue a failed or stopped run again; its worker continues from the last checkpoint."""
+    validate_run_id(run_id)
+    store = _store(home, create=False)
+    reap(store)
+    status = store.run(run_id)["status"]
+    if status in ("running", "queued", "completed"):
+        raise RunStoreError(f"run {run_id} is {status}: only a failed or stopped run can be resumed"
+                            + (" (launch a new run to train again)" if status == "completed" else ""))
+    store.update_run(run_id, expect_status=("failed", "stopped"), status="queued", ended=None, error=None,
+                     pid=None, pid_start=None)
+    schedule(store, max_runs)
+    return store.run(run_id)["status"]
+
+
+def set_lam(home, run_id: str, value: float) -> None:
+    """Change λ of a queued run (in its config) or a running one (a control row its worker applies
+    at its next step and logs as a "lam_change" event)."""
+    validate_run_id(run_id)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not (ok and 0.0 <= value <= 1e6):
+        raise ConfigError(f"reg.lam = {value!r} is invalid: allowed a number in [0.0, 1000000.0]")
+    store = _store(home, create=False)
+    row = store.run(run_id)
+    if row["status"] == "running":
+        store.add_control(run_id, "lam", float(value))
+    elif row["status"] == "queued":
+        config = row["config"]
+        config.setdefault("reg", {})["lam"] = float(value)
+        if store.update_run(run_id, expect_status=("queued",), config=config):
+            _write_config(store.run_dir(run_id), config)
+    else:
+        raise RunStoreError(f"run {run_id} is {row['status']}: λ can change only while a run is queued or running")

@@ -1,0 +1,93 @@
+"""The background worker: ``python -m msq train --run-id ID --home HOME`` (started by msq.runs.runner).
+
+It trains one stored run and records how it ended, whatever happens: the trainer's own end
+(completed, stopped, failed on NaN), an exception anywhere (failed, one-line reason, traceback in
+worker.log), or a signal (SIGTERM/SIGINT ask the trainer to stop at its next step; a second signal, or
+one before the trainer exists, ends the run as stopped at once). On exit it calls ``schedule`` so the
+next queued run starts even when no dashboard is open.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+
+from msq.errors import RunStoreError
+from msq.runs import RunStore, schedule, validate_run_id
+from msq.runs.procs import log_tail, mark_running
+from msq.training.store_callback import StoreCallback
+
+
+class WorkerTerminated(BaseException):
+    """A signal the trainer could not handle cooperatively (it did not exist yet, or was asked twice).
+    A BaseException, so no ``except Exception`` in the training stack swallows it."""
+
+
+def run_worker(home: str, run_id: str) -> int:
+    """Train the stored run ``run_id``; 0 when it completed or stopped, 1 when it failed, 2 on bad input."""
+    try:
+        validate_run_id(run_id)
+        store = RunStore(home, create=False)
+        row = store.run(run_id)
+    except RunStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if row["status"] not in ("queued", "running"):
+        print(f"error: run {run_id} is {row['status']}, not queued: `python -m msq resume {run_id}` "
+              "continues a failed or stopped run", file=sys.stderr)
+        return 2
+    run_dir = store.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker pid {os.getpid()} starts run {run_id}", flush=True)
+    mark_running(store, run_id, device=row["device"])
+    holder: dict = {}
+
+    def on_signal(signum, frame):
+        name, trainer = signal.Signals(signum).name, holder.get("trainer")
+        if trainer is None or trainer.state.stop_requested:
+            raise WorkerTerminated(f"stopped by {name}")
+        print(f"--- {name}: stopping at the next step", flush=True)
+        trainer.request_stop(f"stopped by {name}")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _train(store, run_id, row["config"], run_dir, holder)
+    except WorkerTerminated as exc:
+        store.update_run(run_id, status="stopped", ended=time.time(), error=str(exc))
+        return 0
+    except BaseException as exc:   # noqa: B902 -- a worker must record every way it can end
+        traceback.print_exc()
+        sys.stderr.flush()
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        store.update_run(run_id, status="failed", ended=time.time(), error=reason,
+                         log_tail=log_tail(run_dir / "worker.log"))
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.stdout.flush()
+        try:
+            schedule(store)
+        except Exception as exc:  # the queue is retried by the next schedule() anyway
+            print(f"warning: could not start queued runs: {exc}", file=sys.stderr)
+
+
+def _train(store: RunStore, run_id: str, config: dict, run_dir, holder: dict) -> int:
+    from msq.config import RunConfig
+    from msq.training.checkpoint import CHECKPOINT_NAME
+    from msq.training.run_folder import RunFolderCallback
+    from msq.training.trainer import Trainer
+
+    cfg = RunConfig.from_dict(config)
+    checkpoint = run_dir / CHECKPOINT_NAME
+    trainer = Trainer(cfg, callbacks=[StoreCallback(store, run_id), RunFolderCallback(run_dir)],
+                      run_dir=run_dir, resume=checkpoint.exists())
+    holder["trainer"] = trainer
+    if trainer.resumed:
+        print(f"--- resuming from {checkpoint} at step {trainer.state.step} (epoch {trainer.state.epoch})", flush=True)
+    summary = trainer.fit()
+    print(f"--- run {run_id} {summary['status']}" + (f": {summary['error']}" if summary.get("error") else ""),
+          flush=True)
+    return 0 if summary["status"] in ("completed", "stopped") else 1
