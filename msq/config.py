@@ -20,6 +20,7 @@ LAM_SCHEDULES = ("constant", "linear_warmup")
 OPTIMIZERS = ("sgd", "adam")
 CORESET_SELECTIONS = ("topk", "weighted")
 CORESET_SCORES = ("el2n", "random")
+MULTIBIT_CALIBRATIONS = ("mse", "max")
 
 
 def _check(ok: bool, section: str, name: str, value: Any, allowed: str, fix: str = "") -> None:
@@ -137,6 +138,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "cpu"
+    nproc: int = 1               # processes of one data-parallel run (torchrun; one GPU each on CUDA)
     log_every: int = 10          # steps between per-layer metric logs
     threads: int = 0             # torch CPU threads (0 = leave torch's default)
 
@@ -157,6 +159,10 @@ class TrainConfig:
             self.device in ("cpu", "cuda", "mps") or
             (self.device.startswith("cuda:") and self.device[5:].isdigit()))
         _check(ok, s, "device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+        _int_in(s, "nproc", self.nproc, 1, 1024)
+        _check(self.nproc == 1 or not self.device.startswith("cuda:"), s, "device", self.device,
+               "'cuda' or 'cpu' when train.nproc > 1", "Each process takes its own GPU; pick GPUs with "
+               "CUDA_VISIBLE_DEVICES instead of cuda:N.")
         _int_in(s, "log_every", self.log_every, 1)
         _int_in(s, "threads", self.threads, 0, 1024)
 
@@ -197,6 +203,8 @@ class MultiBitConfig:
     reselect_every: int = 2          # epochs between coreset re-selections
     selection: str = "topk"          # topk or score-weighted sampling of the coreset
     score: str = "el2n"
+    eval_bits: list = field(default_factory=lambda: [5, 6, 7])  # widths also evaluated, never trained
+    calibration: str = "mse"         # grids when quantized training starts: "mse" over widths, or "max" (max|W|)
 
     def __post_init__(self) -> None:
         s = "multibit"
@@ -215,6 +223,11 @@ class MultiBitConfig:
         _int_in(s, "reselect_every", self.reselect_every, 1)
         _choice(s, "selection", self.selection, CORESET_SELECTIONS)
         _choice(s, "score", self.score, CORESET_SCORES)
+        _choice(s, "calibration", self.calibration, MULTIBIT_CALIBRATIONS)
+        ok = isinstance(self.eval_bits, list) and all(
+            isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 16 for b in self.eval_bits)
+        _check(ok and len(set(self.eval_bits)) == len(self.eval_bits), s, "eval_bits", self.eval_bits,
+               "a list of distinct integers in [1, 16] (may be empty)", "Example: [5, 6, 7].")
 
 
 @dataclass
@@ -223,12 +236,16 @@ class BSQConfig:
     decay: float = 5e-3              # α, strength of the bit-plane group Lasso
     requant_every: int = 4           # epochs between re-quantizations
     max_bits: int = 8
+    search_lr: Optional[float] = None  # learning rate of the bit planes' search phase (None = train.lr;
+                                       # MSQ's small train.search_lr barely moves a plane)
 
     def __post_init__(self) -> None:
         s = "bsq"
         _float_in(s, "decay", self.decay, 0.0, 1e3)
         _int_in(s, "requant_every", self.requant_every, 1)
         _int_in(s, "max_bits", self.max_bits, 2, 16)
+        if self.search_lr is not None:
+            _float_in(s, "search_lr", self.search_lr, 0.0, 10.0, lo_open=True)
 
 
 _SECTIONS = {

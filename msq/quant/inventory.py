@@ -67,7 +67,8 @@ def layer_inventory(model: nn.Module, example_input: Optional[torch.Tensor] = No
 
 def float_param_count(model: nn.Module) -> int:
     """Parameters that stay float (biases, BatchNorm, PACT clips): all but the quantized weights."""
-    quantized = {id(layer.weight) for _, layer in quant_layers(model)}
+    quantized = {id(p) for _, layer in quant_layers(model)   # BSQ layers hold the weight in bit planes
+                 for p in (layer.weight_parameters() if hasattr(layer, "weight_parameters") else [layer.weight])}
     return sum(p.numel() for p in model.parameters() if id(p) not in quantized)
 
 

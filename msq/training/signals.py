@@ -14,6 +14,10 @@ def layer_signals(layers: list) -> dict[str, list[float]]:
     quantization error ||Q_n(W) - W||^2 / N_l, for each (name, layer) in ``layers``."""
     out = {key: [] for key in LAYER_METRICS}
     for _, layer in layers:
+        if hasattr(layer, "bit_signals"):  # a layer on its own grid (BSQ bit planes) measures itself
+            for key, value in layer.bit_signals().items():
+                out[key].append(value)
+            continue
         codes = quantize_codes(layer.weight, layer.scale, layer.bits)
         density = float((codes & 1).float().mean())
         error = float(torch.mean((dequantize_codes(codes, layer.scale, layer.bits) - layer.weight) ** 2))
