@@ -1,0 +1,30 @@
+"""Reports of a run (bit allocation, accuracy, compression) and the charts they share with the dashboard.
+
+``msq.report.figures`` builds the shared charts as plain plotly-JSON dicts (no plotly import) with one
+bit colour scale, so the HTML report and the dashboard draw the same charts in the same colours.
+"""
+from msq.report.figures import (BIT_COLORS, accuracy_vs_compression, bit_allocation_bars,
+                                bit_allocation_heatmap, bit_color, bit_colorscale, lsb_density_heatmap,
+                                pareto_front, relative_sensitivity_heatmap, sensitivity_bars)
+
+__all__ = ["BIT_COLORS", "accuracy_vs_compression", "bit_allocation_bars", "bit_allocation_heatmap", "bit_color",
+           "bit_colorscale", "lsb_density_heatmap", "pareto_front", "relative_sensitivity_heatmap",
+           "sensitivity_bars"]
+
+# -- reports and the quantized export (loaded on first use: ``import msq.report`` stays free of torch) --
+_LAZY = {
+    "build_report": "msq.report.schema", "validate_report": "msq.report.schema", "SCHEMA_VERSION": "msq.report.schema",
+    "render_report": "msq.report.render", "export_report": "msq.report.render", "FORMATS": "msq.report.render",
+    "bit_map": "msq.report.adapters", "hawq_bit_config": "msq.report.adapters",
+    "export_quantized": "msq.report.checkpoint", "load_quantized": "msq.report.checkpoint",
+}
+__all__ += sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'msq.report' has no attribute {name!r}")
