@@ -20,7 +20,7 @@ FLAG_KEYS = {
     "lr": "train.lr", "optimizer": "train.optimizer", "threshold": "prune.threshold", "prune_every": "prune.every",
     "min_bits": "prune.min_bits", "target_bits": "prune.target_avg_bits", "probes": "hessian.probes",
     "act_bits": "quant.act_bits", "norm": "reg.norm", "name": "name", "checkpoint": "checkpoint",
-    "data_root": "data.root", "threads": "train.threads",
+    "data_root": "data.root", "threads": "train.threads", "nproc": "train.nproc",
 }
 
 
@@ -56,6 +56,7 @@ def register(subparsers) -> None:
     p.add_argument("--data-root", help="folder of local torchvision datasets")
     p.add_argument("--data-download", action="store_true", help="allow torchvision to download the dataset")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--nproc", type=int, help="data-parallel processes (torchrun; gloo on CPU, one GPU each on CUDA)")
     p.add_argument("--name", help="a label for the run")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field by dotted key, value as JSON (e.g. --set prune.every=2)")

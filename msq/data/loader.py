@@ -16,36 +16,47 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0,
-                drop_last: bool = False) -> "BatchLoader":
-    """An iterable of ``(x, y)`` batches; iterating twice gives the same batches, another epoch others."""
-    return BatchLoader(dataset, batch_size, shuffle, seed, epoch, drop_last)
+                drop_last: bool = False, shard: tuple[int, int] = (0, 1)) -> "BatchLoader":
+    """An iterable of ``(x, y)`` batches; iterating twice gives the same batches, another epoch others.
+
+    ``shard=(rank, world)`` (distributed training): every rank draws the same global batches of
+    ``batch_size`` and keeps samples ``rank, rank + world, ...`` of each, so the ranks together see
+    exactly the batches a single process would, and each reads only its own samples.
+    """
+    return BatchLoader(dataset, batch_size, shuffle, seed, epoch, drop_last, shard)
 
 
 class BatchLoader:
-    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool, seed: int, epoch: int, drop_last: bool):
+    def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool, seed: int, epoch: int, drop_last: bool,
+                 shard: tuple[int, int] = (0, 1)):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size = {batch_size!r} is invalid: allowed an integer >= 1")
+        rank, world = shard
+        if not 0 <= rank < world:
+            raise ValueError(f"shard = {shard!r} is invalid: allowed (rank, world) with 0 <= rank < world")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
-        self.seed, self.epoch, self.drop_last = seed, epoch, drop_last
+        self.seed, self.epoch, self.drop_last, self.rank, self.world = seed, epoch, drop_last, rank, world
 
     def __len__(self) -> int:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def global_batches(self, g: torch.Generator) -> list[torch.Tensor]:
+        """Index tensors of the global batches, each already cut to this rank's shard."""
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        stop = n - n % self.batch_size if self.drop_last else n
+        return [order[start:start + self.batch_size][self.rank::self.world] for start in range(0, stop, self.batch_size)]
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
         view = tensor_view(self.dataset)
-        if view is None:
-            yield from DataLoader(self.dataset, self.batch_size, shuffle=self.shuffle, generator=g,
-                                  num_workers=0, drop_last=self.drop_last)
+        batches = self.global_batches(g)
+        if view is None:   # a dataset on disk: a DataLoader that reads only this rank's samples
+            yield from DataLoader(self.dataset, batch_sampler=[b.tolist() for b in batches], num_workers=0)
             return
         (images, labels), index, augment = view
-        n = len(self.dataset)
-        order = torch.randperm(n, generator=g) if self.shuffle else None
-        stop = n - n % self.batch_size if self.drop_last else n
-        for start in range(0, stop, self.batch_size):
-            idx = order[start:start + self.batch_size] if order is not None else torch.arange(
-                start, min(start + self.batch_size, n))
+        for idx in batches:
             if index is not None:
                 idx = index[idx]
             x, y = images[idx], labels[idx]          # one gather: a fresh batch, never a view of the data

@@ -11,6 +11,7 @@ the CLI, and each worker as it exits, so the queue drains with nobody watching.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from msq.errors import ConfigError, RunStoreError
+from msq.runs.gpus import assign, parse_assignment
 from msq.runs.ids import validate_run_id
 from msq.runs.procs import HOST, is_alive, log_tail, process_start_time
 from msq.runs.store import RunStore, to_json
@@ -104,13 +106,19 @@ def schedule(home=None, max_runs: Optional[dict] = None) -> list[str]:
 
 
 def _claim_next(store: RunStore, max_runs: Optional[dict]) -> Optional[str]:
+    """Claim the oldest queued run whose device has free slots, recording the GPUs it gets."""
     with store.write() as conn:
-        busy = Counter(device_key(d) for (d,) in conn.execute("SELECT device FROM runs WHERE status = 'running'"))
-        for run_id, device in conn.execute("SELECT id, device FROM runs WHERE status = 'queued' "
+        busy = Counter(slot for (d,) in conn.execute("SELECT device FROM runs WHERE status = 'running'")
+                       for slot in parse_assignment(d or "cpu"))
+        for run_id, config in conn.execute("SELECT id, config FROM runs WHERE status = 'queued' "
                                            "ORDER BY created, id").fetchall():
-            if busy[device_key(device)] < device_limit(device, max_runs):
-                conn.execute("UPDATE runs SET status = 'running', pid = NULL, pid_start = NULL, host = ?, "
-                             "heartbeat = ?, ended = NULL, error = NULL WHERE id = ?", (HOST, time.time(), run_id))
+            train = json.loads(config).get("train", {})
+            device = assign(train.get("device", "cpu"), int(train.get("nproc", 1)), busy,
+                            lambda slot: device_limit(slot, max_runs))
+            if device is not None:
+                conn.execute("UPDATE runs SET status = 'running', device = ?, pid = NULL, pid_start = NULL, host = ?, "
+                             "heartbeat = ?, ended = NULL, error = NULL WHERE id = ?",
+                             (device, HOST, time.time(), run_id))
                 return run_id
     return None
 
@@ -120,6 +128,11 @@ def _spawn(home: Path, run_id: str, max_runs: Optional[dict]) -> subprocess.Pope
     run_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MSQ_HOME": str(home), "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    device = RunStore(home).run(run_id)["device"] or "cpu"
+    if device.startswith("cuda:"):   # the worker sees just its GPUs, as cuda:0 (cuda:0..N-1 for N ranks)
+        env["CUDA_VISIBLE_DEVICES"] = device[5:]
+        env["MSQ_ASSIGNED_DEVICE"] = "cuda"
+        env["MSQ_RUN_DEVICE"] = device
     for group, var in LIMIT_ENV.items():   # so the worker's own schedule() on exit keeps the same limits
         if max_runs and group in max_runs:
             env[var] = str(max_runs[group])

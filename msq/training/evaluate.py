@@ -21,4 +21,5 @@ def evaluate(model: nn.Module, loader, device: torch.device) -> dict:
             total += y.numel()
     finally:
         model.train(was_training)
-    return {"acc": 100.0 * correct / max(total, 1), "loss": loss_sum / max(total, 1)}
+    return {"acc": 100.0 * correct / max(total, 1), "loss": loss_sum / max(total, 1),
+            "correct": correct, "total": total, "loss_sum": loss_sum}

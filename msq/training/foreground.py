@@ -10,6 +10,7 @@ from msq.runs import RunStore
 from msq.runs.ids import new_run_id
 from msq.training.callbacks import Callback
 from msq.training.console import ConsoleProgress
+from msq.training.ddp_launch import supervise
 from msq.training.run_folder import RunFolderCallback
 from msq.training.store_callback import StoreCallback
 from msq.training.trainer import Trainer
@@ -25,6 +26,8 @@ def train_in_foreground(cfg: RunConfig, home: str, progress: bool = True, quiet:
     run_id = new_run_id()
     run_dir = store.run_dir(run_id)
     print(run_id, flush=True)
+    if cfg.train.nproc > 1:
+        return _train_with_torchrun(cfg, store, run_id, quiet)
     extra = list(callbacks or [])
     if not quiet:
         extra.append(ConsoleProgress(bar=progress))
@@ -52,3 +55,16 @@ def format_result(summary: dict, run_dir: Path | None = None) -> str:
     if run_dir is not None:
         lines.append(f"results in {run_dir}/result.json")
     return "\n".join(lines)
+
+
+def _train_with_torchrun(cfg: RunConfig, store: RunStore, run_id: str, quiet: bool) -> dict:
+    """Several processes (DDP): this process supervises torchrun; rank 0 writes the store and the folder."""
+    store.create_run(cfg.to_dict(), name=cfg.name, device=cfg.train.device, status="running", run_id=run_id)
+    supervise(store, run_id, cfg.train.nproc, progress=not quiet)
+    row = store.run(run_id)
+    summary = row.get("summary") or {}
+    if summary.get("layers") and not quiet:
+        print(format_result(summary, store.run_dir(run_id)))
+    if row["status"] not in ("completed", "stopped"):
+        print(f"error: {row.get('error') or 'the run did not complete'}", file=sys.stderr)
+    return {**summary, "status": row["status"], "error": row.get("error")}

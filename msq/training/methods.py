@@ -19,7 +19,7 @@ from msq.quant import calibrate_scales_, quant_layers, quantize_, searched_layer
 from msq.regularize import lam_at, lsb_penalty
 from msq.training.pruning import LayerState, decide_prunes, prune_candidates
 from msq.training.schedule import Phase
-from msq.training.evaluate import evaluate
+from msq.training.distributed import all_gather_rows, all_reduce_sum, broadcast_object
 from msq.training.signals import layer_signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +56,7 @@ class Method(abc.ABC):
 
     def evaluate(self, trainer: "Trainer") -> dict:
         """Validation metrics of the model as trained: {"acc": percent, "loss": mean CE, ...}."""
-        return evaluate(trainer.model, trainer.val_loader(), trainer.device)
+        return trainer.evaluate_model()
 
     def epoch_scalars(self, trainer: "Trainer", val: dict) -> dict:
         """Extra per-epoch scalars for the callbacks (e.g. accuracy per width)."""
@@ -115,17 +115,26 @@ class MSQMethod(Method):
         if self.cfg.hessian.enabled and prune_candidates(states, self.cfg.prune):
             estimate = self.estimate_sensitivity(trainer)
             sensitivities = dict(enumerate(estimate.sensitivities))
-        decisions = decide_prunes(states, self.cfg.prune, sensitivities)
+        # replicated weights give every rank the same decisions; rank 0's are broadcast to be certain,
+        # and whether every rank had reached the same ones is recorded with each prune event
+        mine = decide_prunes(states, self.cfg.prune, sensitivities)
+        decisions = broadcast_object(trainer.dist, mine)
+        disagreeing = all_reduce_sum(trainer.dist, [float(mine != decisions)])[0]
         for decision in decisions:
             layers[decision.index][1].bits = decision.new_bits
-            trainer.emit_event("prune", decision.as_dict())
+            payload = decision.as_dict()
+            if trainer.dist.enabled:
+                payload["ranks_agree"] = disagreeing == 0
+            trainer.emit_event("prune", payload)
         return decisions
 
     def estimate_sensitivity(self, trainer: "Trainer"):
         h = self.cfg.hessian
         batches = trainer.fixed_batches(h.batches, h.batch_size, seed=trainer.state.epoch)
         estimate = estimate_layer_traces(trainer.model, batches, probes=h.probes,
-                                         seed=self.cfg.train.seed + trainer.state.step, device=trainer.device)
+                                         seed=self.cfg.train.seed + trainer.state.step + 104729 * trainer.dist.rank,
+                                         device=trainer.device)
+        estimate.samples = all_gather_rows(trainer.dist, estimate.samples)   # every rank's probes
         trainer.timings["hessian"] = trainer.timings.get("hessian", 0.0) + estimate.seconds
         trainer.latest_sensitivity = estimate
         trainer.log_layer_metrics({"sensitivity": estimate.sensitivities,

@@ -47,7 +47,9 @@ class StoreCallback(Callback):
             # a foreground run (not launched by the runner) registers itself
             self.store.create_run(cfg.to_dict(), name=cfg.name, device=str(cfg.train.device), status="running",
                                   run_id=self.run_id)
-        mark_running(self.store, self.run_id, device=str(getattr(trainer, "device", cfg.train.device)))
+        # the runner's GPU assignment (e.g. "cuda:2"), which this process sees as cuda:0
+        device = os.environ.get("MSQ_RUN_DEVICE") or str(getattr(trainer, "device", cfg.train.device))
+        mark_running(self.store, self.run_id, device=device)
         self.writer = RunWriter(self.store, self.run_id, self.flush_every, self.heartbeat_every)
         state = trainer.state   # on resume: drop what the last attempt stored after its checkpoint
         self.writer.truncate_after(state.step, keep_events=len(state.events))

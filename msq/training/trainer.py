@@ -27,8 +27,13 @@ from msq.training.evaluate import evaluate
 from msq.training.methods import create_method
 from msq.training.schedule import Phase, lr_at
 from msq.training.setup import build_model_and_data, make_optimizer, resolve_device, seed_everything
+from msq.training.distributed import (all_reduce_sum, broadcast_parameters_, init_distributed, sync_controls,
+                                      wrap_for_training)
 from msq.training.state import TrainState
 from msq.training.summary import accounting_totals, build_summary
+
+
+DDP_METHODS = ("msq", "uniform")
 
 
 class Trainer:
@@ -37,7 +42,10 @@ class Trainer:
         self.cfg = cfg
         self.callbacks = CallbackList(callbacks)
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.device = resolve_device(cfg.train.device)
+        self.dist, self.device = init_distributed(resolve_device(cfg.train.device))
+        if self.dist.enabled and cfg.method not in DDP_METHODS:
+            raise ConfigError(f"run.method = {cfg.method!r} cannot train with several processes yet: "
+                              f"allowed {', '.join(DDP_METHODS)} with train.nproc > 1; use train.nproc = 1")
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
@@ -45,6 +53,8 @@ class Trainer:
         self.method = create_method(cfg)
         self.method.prepare(self)
         self.model.to(self.device)
+        broadcast_parameters_(self.dist, self.model)
+        self.train_model = wrap_for_training(self.model, self.dist, self.device, cfg)
         self.layers = layer_inventory(self.model, self.example_input())
         self.phases: list[Phase] = self.method.phases()
         self.state = TrainState(lam=cfg.reg.lam)
@@ -146,12 +156,15 @@ class Trainer:
         for x, y in loader:
             if self.state.stop_requested:
                 return
+            self._sync_controls()
+            if self.state.stop_requested:
+                return
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             lr = lr_at(phase, self.state.phase_step, phase_steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             # forward: task loss + the method's regularizer (MSQ: λ · Σ m_l ||LSB_l||_1 / N_l)
-            logits = self.model(x)
+            logits = self.train_model(x)
             task_loss = F.cross_entropy(logits, y)
             reg = self.method.regularizer(self, phase)
             loss = task_loss if reg is None else task_loss + reg
@@ -218,23 +231,44 @@ class Trainer:
 
     # -- data ------------------------------------------------------------------------------------
     def train_loader(self, epoch: int):
+        """This rank's share of the epoch's global batches of ``train.batch_size``."""
         return make_loader(self.data.train, self.cfg.train.batch_size, shuffle=True,
-                           seed=self.cfg.train.seed, epoch=epoch)
+                           seed=self.cfg.train.seed, epoch=epoch, shard=(self.dist.rank, self.dist.world))
 
-    def val_loader(self):
-        return make_loader(self.data.val, 512, shuffle=False, seed=0)
+    def val_loader(self, sharded: bool = False):
+        shard = (self.dist.rank, self.dist.world) if sharded else (0, 1)
+        return make_loader(self.data.val, 512, shuffle=False, seed=0, shard=shard)
 
     def fixed_batches(self, count: int, batch_size: int, seed: int) -> list:
-        """``count`` training batches drawn by ``seed`` (the Hessian estimate's data)."""
-        loader = make_loader(self.data.train, batch_size, shuffle=True, seed=self.cfg.train.seed + 7919, epoch=seed)
+        """``count`` training batches drawn by ``seed`` (the Hessian estimate's data); with several
+        ranks each gets different ones, so together they cover world x the data."""
+        loader = make_loader(self.data.train, batch_size, shuffle=True, seed=self.cfg.train.seed + 7919,
+                             epoch=seed * self.dist.world + self.dist.rank)
         return list(itertools.islice(iter(loader), count))
+
+    def evaluate_model(self) -> dict:
+        """Validation accuracy and loss; with several ranks each scores a shard and the counts are summed."""
+        if not self.dist.enabled:
+            return evaluate(self.model, self.val_loader(), self.device)
+        part = evaluate(self.model, self.val_loader(sharded=True), self.device)
+        correct, total, loss_sum = all_reduce_sum(self.dist, [part["correct"], part["total"], part["loss_sum"]])
+        return {"acc": 100.0 * correct / max(total, 1), "loss": loss_sum / max(total, 1),
+                "correct": int(correct), "total": int(total), "loss_sum": loss_sum}
+
+    def _sync_controls(self) -> None:
+        """Every rank follows rank 0's stop requests and λ (rank 0 alone reads the store)."""
+        if self.dist.enabled:
+            stop, lam = sync_controls(self.dist, self.state.stop_requested, self.state.lam)
+            if stop and not self.state.stop_requested:
+                self.request_stop("stop requested on rank 0")
+            self.state.lam = lam
 
     def example_input(self) -> torch.Tensor:
         return example_input(self.data, batch=1).to(self.device)
 
     # -- checkpoints -----------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None or not self.dist.is_main:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         payload = {

@@ -17,6 +17,8 @@ import traceback
 from msq.errors import RunStoreError
 from msq.runs import RunStore, schedule, validate_run_id
 from msq.runs.procs import log_tail, mark_running
+from msq.training.ddp_launch import supervise
+from msq.training.distributed import env_rank, env_world_size
 from msq.training.store_callback import StoreCallback
 
 
@@ -40,6 +42,16 @@ def run_worker(home: str, run_id: str) -> int:
         return 2
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
+    nproc = int(row["config"].get("train", {}).get("nproc", 1))
+    if env_world_size() > 1 and env_rank() > 0:
+        return _train_replica(row["config"], run_dir)
+    if nproc > 1 and env_world_size() == 1:       # this process supervises the torchrun ranks
+        print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} supervisor pid {os.getpid()} starts {nproc} ranks of "
+              f"run {run_id}", flush=True)
+        try:
+            return supervise(store, run_id, nproc, progress=os.environ.get("MSQ_RANK0_PROGRESS") == "1")
+        finally:
+            _schedule_next(store)
     print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker pid {os.getpid()} starts run {run_id}", flush=True)
     mark_running(store, run_id, device=row["device"])
     holder: dict = {}
@@ -68,10 +80,30 @@ def run_worker(home: str, run_id: str) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sys.stdout.flush()
-        try:
-            schedule(store)
-        except Exception as exc:  # the queue is retried by the next schedule() anyway
-            print(f"warning: could not start queued runs: {exc}", file=sys.stderr)
+        if env_world_size() == 1:     # under torchrun the supervisor schedules, once all ranks are done
+            _schedule_next(store)
+
+
+def _schedule_next(store: RunStore) -> None:
+    try:
+        schedule(store)
+    except Exception as exc:  # the queue is retried by the next schedule() anyway
+        print(f"warning: could not start queued runs: {exc}", file=sys.stderr)
+
+
+def _train_replica(config: dict, run_dir) -> int:
+    """A rank other than 0: trains its shard in lockstep, writes nothing (rank 0 records the run)."""
+    from msq.config import RunConfig
+    from msq.training.checkpoint import CHECKPOINT_NAME
+    from msq.training.trainer import Trainer
+
+    cfg = RunConfig.from_dict(config)
+    if os.environ.get("MSQ_ASSIGNED_DEVICE"):
+        cfg = cfg.replace(**{"train.device": os.environ["MSQ_ASSIGNED_DEVICE"]})
+    trainer = Trainer(cfg, run_dir=run_dir, resume=(run_dir / CHECKPOINT_NAME).exists())
+    signal.signal(signal.SIGTERM, lambda signum, frame: trainer.request_stop("SIGTERM"))
+    summary = trainer.fit()
+    return 0 if summary["status"] in ("completed", "stopped") else 1
 
 
 def _train(store: RunStore, run_id: str, config: dict, run_dir, holder: dict) -> int:
@@ -81,9 +113,14 @@ def _train(store: RunStore, run_id: str, config: dict, run_dir, holder: dict) ->
     from msq.training.trainer import Trainer
 
     cfg = RunConfig.from_dict(config)
+    if os.environ.get("MSQ_ASSIGNED_DEVICE"):   # the runner gave this run its own GPU(s) (CUDA_VISIBLE_DEVICES)
+        cfg = cfg.replace(**{"train.device": os.environ["MSQ_ASSIGNED_DEVICE"]})
     checkpoint = run_dir / CHECKPOINT_NAME
-    trainer = Trainer(cfg, callbacks=[StoreCallback(store, run_id), RunFolderCallback(run_dir)],
-                      run_dir=run_dir, resume=checkpoint.exists())
+    callbacks = [StoreCallback(store, run_id), RunFolderCallback(run_dir)]
+    if os.environ.get("MSQ_RANK0_PROGRESS") == "1":   # a foreground multi-process run: show progress here
+        from msq.training.console import ConsoleProgress
+        callbacks.append(ConsoleProgress(bar=False))
+    trainer = Trainer(cfg, callbacks=callbacks, run_dir=run_dir, resume=checkpoint.exists())
     holder["trainer"] = trainer
     if trainer.resumed:
         print(f"--- resuming from {checkpoint} at step {trainer.state.step} (epoch {trainer.state.epoch})", flush=True)

@@ -134,3 +134,24 @@ def test_stop_escalates_to_sigkill_when_a_worker_ignores_both_requests(tmp_path)
         os.kill(stubborn.pid, 0)
     assert "did not stop within 0.6 s and was killed" in store.run(run_id)["error"]
     assert [c["consumed"] for c in store.controls(run_id)] == [None]      # nobody took the request
+
+
+def test_gpu_runs_spread_over_free_gpus_and_multi_gpu_runs_take_several():
+    from collections import Counter
+
+    from msq.runs.gpus import assign, parse_assignment
+    one = lambda slot: 1    # noqa: E731 -- one run per GPU
+    gpus = (0, 1, 2)
+    busy = Counter()
+    picked = []
+    for _ in range(3):      # a λ sweep of single-GPU runs: one per free GPU
+        device = assign("cuda", 1, busy, one, gpus)
+        picked.append(device)
+        busy.update(parse_assignment(device))
+    assert sorted(picked) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert assign("cuda", 1, busy, one, gpus) is None                    # all busy: stays queued
+    assert assign("cuda", 2, Counter({"cuda:1": 1}), one, gpus) == "cuda:0,2"
+    assert assign("cuda", 4, Counter(), one, gpus) is None               # never more GPUs than exist
+    assert assign("cuda:1", 1, Counter({"cuda:1": 1}), one, gpus) is None  # a pinned GPU waits for itself
+    assert assign("cpu", 2, Counter(), one, gpus) == "cpu"               # CPU DDP runs count as one CPU run
+    assert parse_assignment("cuda:0,1") == ["cuda:0", "cuda:1"] and parse_assignment("cuda") == ["cuda:0"]

@@ -1,0 +1,55 @@
+"""Launching one run as several processes with torchrun, and watching it.
+
+``python -m msq train --nproc N`` (or a stored run with ``train.nproc = N``) makes this process the
+supervisor of ``torchrun --standalone --nproc_per_node N -m msq train --run-id ID``: every rank trains,
+rank 0 alone writes the store and checkpoints. If torchrun ends without rank 0 having recorded an
+end (a rank was killed, the rendezvous failed), the supervisor marks the run failed with the log tail.
+
+Multi-node: run torchrun yourself on every node with its rendezvous flags (see the README), e.g.
+``torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29400 -m msq train
+--run-id ID --home SHARED_HOME``; the run store and run folder must be on storage every node sees.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from msq.runs import RunStore
+from msq.runs.procs import is_alive, log_tail
+
+
+def torchrun_command(home: Path, run_id: str, nproc: int) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            "-m", "msq", "train", "--run-id", run_id, "--home", str(home)]
+
+
+def supervise(store: RunStore, run_id: str, nproc: int, progress: bool = False) -> int:
+    """Run the ranks, forward SIGTERM/SIGINT to torchrun, and make sure the run ends recorded."""
+    env = {**os.environ, "MSQ_RANK0_PROGRESS": "1"} if progress else None
+    proc = subprocess.Popen(torchrun_command(store.home, run_id, nproc), env=env)
+
+    def forward(signum, frame):
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    row = store.run(run_id)
+    # Still "running" with our own pid or a dead rank 0's: no rank recorded how this attempt ended.
+    # (A live pid that is not ours belongs to a newer attempt, e.g. a resume: leave it alone.)
+    ours = row["pid"] in (None, os.getpid()) or not is_alive(row["pid"], row["pid_start"])
+    if row["status"] == "running" and ours:
+        tail = log_tail(store.run_dir(run_id) / "worker.log")
+        with store.write() as conn:
+            conn.execute("UPDATE runs SET status = 'failed', ended = ?, log_tail = ?, error = ? WHERE id = ? AND "
+                         "status = 'running' AND pid IS ?", (time.time(), tail,
+                         f"torchrun exited with code {code} before rank 0 recorded the end of the {nproc}-process "
+                         "run (a rank died or could not start)", run_id, row["pid"]))
+    return 0 if code == 0 and store.run(run_id)["status"] in ("completed", "stopped") else 1
