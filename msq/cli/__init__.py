@@ -9,7 +9,7 @@ from typing import Optional
 from msq import __version__
 from msq.errors import MSQError
 
-COMMAND_MODULES = ["msq.cli.train", "msq.cli.catalog", "msq.cli.runs", "msq.cli.report"]
+COMMAND_MODULES = ["msq.cli.train", "msq.cli.catalog", "msq.cli.runs", "msq.cli.report", "msq.cli.sweep"]
 
 
 def build_parser() -> argparse.ArgumentParser:

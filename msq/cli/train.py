@@ -31,6 +31,14 @@ def default_home() -> str:
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a model (MSQ, uniform QAT, BSQ or multi-bit)",
                               description="Train and search per-layer bit-widths. Flags override --config.")
+    add_config_flags(p)
+    p.add_argument("--run-id", help=argparse.SUPPRESS)  # the background worker's entry point
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def add_config_flags(p) -> None:
+    """The flags that build a RunConfig (shared by ``train`` and ``sweep``), and --home."""
     p.add_argument("--config", help="a run.json (RunConfig as JSON); flags override its values")
     p.add_argument("--model", help="sample model name, tv:NAME or path/to/file.py:factory (default lenet5)")
     p.add_argument("--dataset", help="mnist5k (default), digits, cifar10, mnist, fashion-mnist, imagefolder:PATH")
@@ -61,9 +69,6 @@ def register(subparsers) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field by dotted key, value as JSON (e.g. --set prune.every=2)")
     p.add_argument("--home", default=None, help="run store folder (default $MSQ_HOME or ./runs)")
-    p.add_argument("--run-id", help=argparse.SUPPRESS)  # the background worker's entry point
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=run)
 
 
 def config_from_args(args) -> RunConfig:

@@ -31,14 +31,19 @@ def train_in_foreground(cfg: RunConfig, home: str, progress: bool = True, quiet:
     extra = list(callbacks or [])
     if not quiet:
         extra.append(ConsoleProgress(bar=progress))
-    listeners = [StoreCallback(store, run_id), RunFolderCallback(run_dir), *extra]
-    trainer = Trainer(cfg, callbacks=listeners, run_dir=run_dir)
-    summary = trainer.fit()
+    summary = train_recorded(cfg, store, run_id, extra)
     if not quiet:
         print(format_result(summary, run_dir))
     if summary["error"]:
         print(f"error: {summary['error']}", file=sys.stderr)
     return summary
+
+
+def train_recorded(cfg: RunConfig, store: RunStore, run_id: str, callbacks: Optional[list[Callback]] = None) -> dict:
+    """Train in this process as run ``run_id`` of ``store`` (rows, run folder, checkpoints); the summary."""
+    run_dir = store.run_dir(run_id)
+    listeners = [StoreCallback(store, run_id), RunFolderCallback(run_dir), *(callbacks or [])]
+    return Trainer(cfg, callbacks=listeners, run_dir=run_dir).fit()
 
 
 def format_result(summary: dict, run_dir: Path | None = None) -> str:

@@ -71,3 +71,21 @@ def test_every_command_has_help_with_home(command):
     out = subprocess.run([sys.executable, "-m", "msq", command, "--help"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert "--home" in out
+
+
+def test_sweep_queues_one_run_per_grid_value_and_checks_every_value_first(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MSQ_MAX_CPU_RUNS", "1")
+    args = ["sweep", "--home", str(tmp_path), "--model", "tinycnn", "--dataset", "digits", "--epochs", "1,1,1"]
+    assert main([*args, "--grid", "reg.lam=8,x"]) == 2          # nothing queued when one value is bad
+    assert "reg.lam = 'x' is invalid" in capsys.readouterr().err
+    assert not (tmp_path / "msq.db").exists() or RunStore(tmp_path).list_runs() == []
+    assert main([*args, "--grid", "reg.lam=8,64", "--grid", "train.seed=0,1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[0].endswith("reg.lam=8 train.seed=0")
+    store = RunStore(tmp_path)
+    runs = {r["id"]: store.run(r["id"]) for r in store.list_runs()}
+    assert sorted((c["config"]["reg"]["lam"], c["config"]["train"]["seed"]) for c in runs.values()) == \
+        [(8.0, 0), (8.0, 1), (64.0, 0), (64.0, 1)]
+    assert sum(r["status"] == "running" for r in runs.values()) <= 1    # the CPU queue holds one at a time
+    for run_id in runs:
+        main(["stop", run_id, "--home", str(tmp_path)])
