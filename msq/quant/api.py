@@ -15,7 +15,6 @@ from torch import nn
 
 from msq.config import QuantConfig, RunConfig
 from msq.errors import ConfigError, NothingToQuantizeError
-from msq.functional import fake_quantize
 from msq.quant.layers import QUANT_CLASSES, QuantMixin, is_quant_layer, to_float, to_quant
 
 LayerFilter = Callable[[str, nn.Module], bool]
@@ -92,7 +91,8 @@ def convert_(model: nn.Module) -> nn.Module:
     """
     for _, layer in quant_layers(model):
         if layer.mode != "frozen":
-            layer.weight.copy_(fake_quantize(layer.weight, layer.scale, layer.bits))
+            layer.mode = "quant"    # the layer's own quantized weight (multi-bit layers add their correction)
+            layer.weight.copy_(layer.quantized_weight())
             layer.weight.requires_grad_(False)
             layer.mode = "frozen"
     return model
