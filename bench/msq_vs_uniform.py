@@ -43,16 +43,20 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--uniform-bits", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--all-layers", action="store_true",
+                        help="search (and uniformly quantize) the first and last layers too, instead of pinning them at 8 bits")
     args = parser.parse_args()
 
-    common = {"model": args.model, "data.name": args.dataset, "train.threads": 1}
+    common = {"model": args.model, "data.name": args.dataset, "train.threads": 1,
+              "quant.keep_first_last": not args.all_layers}
     jobs = [("msq (default)", {**common, "train.seed": s}) for s in args.seeds]
     jobs += [(f"uniform {b}-bit", {**common, "method": "uniform", "uniform_bits": b, "train.seed": s})
              for b in args.uniform_bits for s in args.seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(run_one, jobs))
 
-    print(f"{args.model} on {args.dataset}, seeds {args.seeds}, same split and epoch budget for every run\n")
+    pinned = "every layer searched" if args.all_layers else "first/last layer at 8 bits"
+    print(f"{args.model} on {args.dataset}, seeds {args.seeds}, {pinned}, same split and epoch budget for every run\n")
     print(f"{'method':<16} {'float acc %':>14} {'final acc %':>14} {'drop':>6} {'avg bits':>9} {'compression':>12}")
     for label in dict.fromkeys(r["label"] for r in results):
         rows = [r for r in results if r["label"] == label]

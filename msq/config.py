@@ -112,7 +112,7 @@ class HessianConfig:
     enabled: bool = True     # Hessian-aware pruning: layers below mean sensitivity drop 2 LSBs at once
     probes: int = 4          # Rademacher probes per batch
     batches: int = 1         # batches per estimate
-    batch_size: int = 128
+    batch_size: int = 64          # samples per Hessian batch (cost ~ probes x batch_size)
 
     def __post_init__(self) -> None:
         s = "hessian"

@@ -4,9 +4,7 @@ Pure Python (no plotly, no numpy): ``{"data": [...], "layout": {...}}`` that plo
 (the report) and ``plotly.graph_objects.Figure(spec)`` wraps (the dashboard). Every colour and font is
 spelled out in the layout -- no named template -- so both show the same chart with the same colours.
 
-One discrete BIT COLOUR SCALE is used everywhere a width is drawn: few bits are warm (red, orange,
-gold), many bits cool (blues), ordered in lightness so it reads in grey and under the common forms
-of colour blindness (a ColorBrewer RdYlBu-like ramp; no red/green pair).
+One discrete BIT COLOUR SCALE (``msq.report.chart_style``) is used everywhere a width is drawn.
 
     >>> bit_color(4)
     '#f1c232'
@@ -19,108 +17,10 @@ import math
 from typing import Iterable, Optional, Sequence
 
 from msq.accounting import average_bits, compression_ratio
-
-# -- the bit colour scale ---------------------------------------------------------------------
-BIT_COLORS = {1: "#6a0d2a", 2: "#c0392b", 3: "#e67e22", 4: "#f1c232",
-              5: "#86bfe0", 6: "#3d8fc6", 7: "#23609e", 8: "#1a3263"}   # 8 = "8+"
-BIT_TEXT_COLORS = {1: "white", 2: "white", 3: "#1f2937", 4: "#1f2937",
-                   5: "#1f2937", 6: "white", 7: "white", 8: "white"}
-FLOAT_COLOR = "#9ca3af"     # float layers and unknown widths
-MAX_BIT_COLOR = 8
-
-
-def bit_key(bits: Optional[float]) -> Optional[int]:
-    """The colour-scale entry of a width: rounded, clipped to 1..8 (8 means "8 or more")."""
-    if bits is None or not math.isfinite(float(bits)):
-        return None
-    return min(max(int(round(float(bits))), 1), MAX_BIT_COLOR)
-
-
-def bit_color(bits: Optional[float]) -> str:
-    key = bit_key(bits)
-    return FLOAT_COLOR if key is None else BIT_COLORS[key]
-
-
-def bit_label(values: Sequence[Optional[float]]) -> str:
-    """Legend name of a group of widths that share one colour: "4 bits", "8+ bits", "float"."""
-    key = bit_key(values[0]) if values else None
-    if key is None:
-        return "float"
-    wider = key == MAX_BIT_COLOR and any(v is not None and v > MAX_BIT_COLOR for v in values)
-    return f"{key}+ bits" if wider else f"{key} bit" + ("s" if key > 1 else "")
-
-
-def bit_colorscale() -> list:
-    """A stepped colorscale for z in [0.5, 8.5]: each integer width gets exactly its BIT_COLORS entry."""
-    scale = []
-    for b in range(1, MAX_BIT_COLOR + 1):
-        scale += [[(b - 1) / MAX_BIT_COLOR, BIT_COLORS[b]], [b / MAX_BIT_COLOR, BIT_COLORS[b]]]
-    return scale
-
-
-DENSITY_COLORSCALE = [[0.0, "#ffffff"], [0.1, "#efedf5"], [0.3, "#bcbddc"], [0.6, "#807dba"],
-                      [0.85, "#54278f"], [1.0, "#3f007d"]]   # white = empty LSB plane -> deep purple
-RELATIVE_COLORSCALE = [[0.0, "#2166ac"], [0.35, "#92c5de"], [0.5, "#f7f7f7"], [0.65, "#f4a582"],
-                       [1.0, "#b2182b"]]                     # below mean (blue) | above mean (red)
-
-# -- shared layout --------------------------------------------------------------------------------
-FONT = {"family": "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
-        "size": 12, "color": "#1f2937"}
-GRID, AXIS_LINE, INK, MUTED = "#eceef2", "#cfd4dc", "#1f2937", "#6b7280"
-
-
-def axis(title: str, **extra) -> dict:
-    return {"title": {"text": title, "standoff": 6}, "showgrid": True, "gridcolor": GRID, "zeroline": False,
-            "showline": True, "linecolor": AXIS_LINE, "ticks": "outside", "tickcolor": AXIS_LINE,
-            "automargin": True, **extra}
-
-
-def base_layout(title: str, height: int, x_title: str, y_title: str, **extra) -> dict:
-    """Title top left; the legend in one row under it, left-aligned, above the plot (never over data)."""
-    layout = {"title": {"text": title, "x": 0.0, "xanchor": "left", "xref": "container", "y": 1.0,
-                        "yanchor": "top", "yref": "container", "pad": {"t": 8, "l": 4},
-                        "font": {"size": 14, "color": INK}},
-              "height": int(height), "margin": {"l": 10, "r": 10, "t": 78, "b": 10},
-              "paper_bgcolor": "white", "plot_bgcolor": "white", "font": FONT, "hovermode": "closest",
-              "xaxis": axis(x_title), "yaxis": axis(y_title),
-              "legend": {"orientation": "h", "x": 0.0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
-                         "bgcolor": "rgba(255,255,255,0)", "font": {"size": 11}, "itemwidth": 30},
-              "hoverlabel": {"font": {"family": FONT["family"], "size": 12}}}
-    layout.update(extra)
-    return layout
-
-
-def layer_axis_height(n_layers: int, per_layer: int = 16, base: int = 150, cap: int = 900) -> int:
-    return max(300, min(cap, base + per_layer * n_layers))
-
-
-def _clean(values: Iterable) -> list:
-    """NaN/inf -> None, so the spec is valid JSON for the report as well."""
-    return [None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for v in values]
-
-
-def _phase_marks(phases: Optional[Sequence[dict]]) -> tuple[list, list]:
-    """Vertical dashed lines with a label at each phase start: ``phases`` = [{"name", "x"}]."""
-    shapes, notes = [], []
-    for phase in phases or ():
-        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": phase["x"], "x1": phase["x"],
-                       "y0": 0, "y1": 1, "line": {"color": MUTED, "width": 1, "dash": "dot"}})
-        notes.append(phase_label(phase["x"], phase["name"], MUTED))
-    return shapes, notes
-
-
-def phase_label(x, text: str, color: str) -> dict:
-    """A small label inside the top of the plot, right of a vertical line at ``x``."""
-    return {"xref": "x", "yref": "paper", "x": x, "y": 1.0, "yanchor": "top", "xanchor": "left", "text": text,
-            "showarrow": False, "font": {"size": 10, "color": color}, "bgcolor": "rgba(255,255,255,0.8)",
-            "borderpad": 1}
-
-
-def _category_axis(names: Sequence[str], title: str, reversed_: bool = False) -> dict:
-    extra = {"type": "category", "categoryorder": "array", "categoryarray": list(names), "showgrid": False}
-    if reversed_:
-        extra["autorange"] = "reversed"
-    return axis(title, **extra)
+from msq.report.chart_style import (  # noqa: F401  (re-exported: the scale is part of this API)
+    BIT_COLORS, BIT_TEXT_COLORS, FLOAT_COLOR, MAX_BIT_COLOR, bit_key, bit_color, bit_label, bit_colorscale,
+    DENSITY_COLORSCALE, RELATIVE_COLORSCALE, FONT, GRID, AXIS_LINE, INK, MUTED, axis, base_layout, log_ticks,
+    layer_axis_height, clean_values, phase_marks, phase_label, category_axis)
 
 
 # -- (1) current bit allocation -------------------------------------------------------------------
@@ -147,6 +47,7 @@ def bit_allocation_bars(layers: Sequence[dict], title: Optional[str] = None) -> 
             "xaxis": "x", "yaxis": "y",
             "marker": {"color": bit_color(key), "line": {"color": "white", "width": 0.5},
                        "pattern": {"shape": ["/" if f else "" for f in fixed], "fgcolor": "rgba(255,255,255,0.6)",
+                                   "fillmode": "overlay",
                                    "size": 6}},
             "text": [f"{bits[i]:g}" if bits[i] is not None else "" for i in idx], "textposition": "inside",
             "insidetextanchor": "end", "textfont": {"color": BIT_TEXT_COLORS.get(key, INK), "size": 11},
@@ -160,10 +61,14 @@ def bit_allocation_bars(layers: Sequence[dict], title: Optional[str] = None) -> 
                  "hovertemplate": "<b>%{x}</b><br>%{y:,} weights<extra></extra>"})
     top = max([b for b in bits if b is not None] + [8])
     layout = base_layout(title, 420, "layer (input → output)", "bits per weight", barmode="overlay", bargap=0.15)
-    layout["xaxis"] = {**_category_axis(names, "layer (input → output)"), "anchor": "y2", "tickangle": -45 if len(names) > 8 else 0}
+    layout["xaxis"] = {**category_axis(names, "layer (input → output)"), "anchor": "y2",
+                       "tickangle": -45 if len(names) > 8 else 0}
     layout["yaxis"] = axis("bits per weight", domain=[0.36, 1.0], range=[0, top + 0.6], dtick=1, anchor="x")
+    counts = [p for p in params if p > 0]
+    decades = [10 ** e for e in range(0, 13)]
+    ticks = [d for d in decades if counts and min(counts) / 10 < d <= max(counts) * 10] if counts else []
     layout["yaxis2"] = axis("weights (log)", domain=[0.0, 0.26], type="log", anchor="x", tickformat="~s",
-                            showgrid=True)
+                            showgrid=True, tickvals=ticks or None)
     if any(l.get("fixed") for l in layers):
         layout["annotations"] = [{"xref": "paper", "yref": "paper", "x": 1.0, "y": 1.0, "yanchor": "bottom",
                                   "xanchor": "right", "showarrow": False, "font": {"size": 10, "color": MUTED},
@@ -179,19 +84,19 @@ def bit_allocation_heatmap(layer_names: Sequence[str], x: Sequence, bits: Sequen
     ``bits[layer][column]``; ``phases`` = [{"name", "x"}] draws a dotted line at each phase start."""
     z = [[None if v is None or not math.isfinite(v) else min(float(v), MAX_BIT_COLOR) for v in row] for row in bits]
     text = [["" if v is None or not math.isfinite(v) else f"{v:g}" for v in row] for row in bits]
-    cells = len(layer_names) * max(len(x), 1)
     trace = {"type": "heatmap", "x": list(x), "y": list(layer_names), "z": z, "text": text,
              "colorscale": bit_colorscale(), "zmin": 0.5, "zmax": MAX_BIT_COLOR + 0.5, "xgap": 1, "ygap": 1,
              "colorbar": {"title": {"text": "bits"}, "tickvals": list(range(1, MAX_BIT_COLOR + 1)),
                           "ticktext": [str(b) for b in range(1, MAX_BIT_COLOR)] + [f"{MAX_BIT_COLOR}+"],
                           "len": 0.9, "thickness": 14, "outlinewidth": 0},
              "hovertemplate": f"<b>%{{y}}</b><br>{x_title} %{{x}}: %{{text}} bits<extra></extra>"}
-    if cells <= 900:
+    if len(x) <= 24 and len(layer_names) <= 40:   # numbers inside the cells only while they are readable
         trace.update(texttemplate="%{text}", textfont={"size": 10})
-    shapes, notes = _phase_marks(phases)
+    span = (min(x) - 0.5, max(x) + 0.5) if len(x) and all(isinstance(v, (int, float)) for v in x) else None
+    shapes, notes = phase_marks(phases, outside=True, span=span)
     layout = base_layout(title, layer_axis_height(len(layer_names)), x_title, "layer", shapes=shapes,
                          annotations=notes)
-    layout["yaxis"] = _category_axis(layer_names, "layer", reversed_=True)
+    layout["yaxis"] = category_axis(layer_names, "layer", reversed_=True)
     layout["xaxis"] = axis(x_title, showgrid=False, dtick=1 if len(x) <= 30 else None)
     return {"data": [trace], "layout": layout}
 
@@ -211,7 +116,7 @@ def lsb_density_heatmap(layer_names: Sequence[str], steps: Sequence[int], densit
         keep = [(t, l) for t, l in zip(ticks, labels) if abs(t - threshold) >= 0.04]
         keep.append((threshold, f"α={threshold:g}"))
         ticks, labels = map(list, zip(*sorted(keep)))
-    data = [{"type": "heatmap", "x": list(steps), "y": list(layer_names), "z": [_clean(r) for r in density],
+    data = [{"type": "heatmap", "x": list(steps), "y": list(layer_names), "z": [clean_values(r, 4) for r in density],
              "colorscale": DENSITY_COLORSCALE, "zmin": 0.0, "zmax": zmax, "name": "LSB density",
              "colorbar": {"title": {"text": "LSB density<br>(odd codes)"}, "tickvals": ticks, "ticktext": labels,
                           "len": 0.9, "thickness": 14, "outlinewidth": 0},
@@ -220,15 +125,17 @@ def lsb_density_heatmap(layer_names: Sequence[str], steps: Sequence[int], densit
     if prunes:
         data.append({"type": "scatter", "mode": "markers", "name": "LSBs pruned",
                      "x": [p["step"] for p in prunes], "y": [p["fqn"] for p in prunes],
-                     "marker": {"symbol": "triangle-down", "size": 11, "color": [bit_color(p.get("new_bits")) for p in prunes],
+                     "marker": {"symbol": "triangle-down", "size": 11,
+                                "color": [bit_color(p.get("new_bits")) for p in prunes],
                                 "line": {"color": "white", "width": 1.5}},
-                     "customdata": [[p.get("old_bits"), p.get("new_bits"), p.get("k"), p.get("density")] for p in prunes],
+                     "customdata": [[p.get("old_bits"), p.get("new_bits"), p.get("k"), p.get("density")]
+                                    for p in prunes],
                      "hovertemplate": "<b>%{y}</b> pruned at step %{x}<br>%{customdata[0]} → %{customdata[1]} bits "
                                       "(k=%{customdata[2]}), density %{customdata[3]:.3f}<extra></extra>"})
-    shapes, notes = _phase_marks(phases)
+    shapes, notes = phase_marks(phases, outside=True, span=(min(steps), max(steps)) if len(steps) else None)
     layout = base_layout(title, layer_axis_height(len(layer_names)), "training step", "layer",
                          shapes=shapes, annotations=notes)
-    layout["yaxis"] = _category_axis(layer_names, "layer", reversed_=True)
+    layout["yaxis"] = category_axis(layer_names, "layer", reversed_=True)
     layout["xaxis"] = axis("training step", showgrid=False)
     return {"data": data, "layout": layout}
 
@@ -241,25 +148,28 @@ def sensitivity_bars(layer_names: Sequence[str], sensitivities: Sequence[Optiona
     """Each layer's Hutchinson sensitivity Tr(H_l)/N_l as a bar in its width's colour, ± one standard
     error, the mean as a dashed line, and a ▼ on layers that were pruned two LSBs at once."""
     n = len(layer_names)
-    sens = _clean(sensitivities)
+    sens = clean_values(sensitivities)
     bits = list(bits) if bits is not None else [None] * n
     fixed = list(fixed) if fixed is not None else [False] * n
-    se = _clean(std_errors) if std_errors is not None else [None] * n
+    se = clean_values(std_errors) if std_errors is not None else [None] * n
     if mean is None:
         searched = [s for s, f in zip(sens, fixed) if s is not None and not f]
         mean = sum(searched) / len(searched) if searched else None
     finite = [s for s in sens if s is not None]
     log = bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 50
+    # error bars never reach zero on a log axis (that would stretch it over many empty decades)
+    minus = [min(e or 0.0, 0.9 * v) if (log and v is not None) else (e or 0.0) for v, e in zip(sens, se)]
     data = []
     for key in sorted({bit_key(b) for b in bits}, key=lambda k: -1 if k is None else k):
         idx = [i for i in range(n) if bit_key(bits[i]) == key]
         data.append({"type": "bar", "name": bit_label([bits[i] for i in idx]) if key else "width unknown",
                      "x": [layer_names[i] for i in idx], "y": [sens[i] for i in idx],
-                     "error_y": {"type": "data", "array": [se[i] or 0 for i in idx], "visible": any(se),
+                     "error_y": {"type": "data", "array": [se[i] or 0 for i in idx],
+                                 "arrayminus": [minus[i] for i in idx], "visible": any(se),
                                  "color": MUTED, "thickness": 1, "width": 3},
                      "marker": {"color": bit_color(key), "line": {"color": "white", "width": 0.5},
                                 "pattern": {"shape": ["/" if fixed[i] else "" for i in idx],
-                                            "fgcolor": "rgba(255,255,255,0.6)", "size": 6}},
+                                            "fgcolor": "rgba(255,255,255,0.6)", "fillmode": "overlay", "size": 6}},
                      "customdata": [[bits[i], (sens[i] / mean) if (mean and sens[i] is not None) else None]
                                     for i in idx],
                      "hovertemplate": "<b>%{x}</b><br>Tr(H)/N = %{y:.3e}<br>%{customdata[1]:.2f}× the mean · "
@@ -267,7 +177,7 @@ def sensitivity_bars(layer_names: Sequence[str], sensitivities: Sequence[Optiona
     double = set(double_pruned)
     marked = [i for i in range(n) if layer_names[i] in double and sens[i] is not None]
     if marked:
-        data.append({"type": "scatter", "mode": "markers+text", "name": "pruned 2 LSBs at once",
+        data.append({"type": "scatter", "mode": "markers+text" if n <= 12 else "markers", "name": "−2 LSBs at once",
                      "x": [layer_names[i] for i in marked],
                      "y": [max(sens[i] + (se[i] or 0), sens[i]) for i in marked],
                      "text": ["−2"] * len(marked), "textposition": "top center",
@@ -277,15 +187,21 @@ def sensitivity_bars(layer_names: Sequence[str], sensitivities: Sequence[Optiona
     title = "Hessian sensitivity per layer" + (f" (step {step})" if step is not None else "")
     layout = base_layout(title, 400, "layer (input → output)", "average trace / weight  Tr(H)/N",
                          barmode="overlay", bargap=0.2)
-    layout["xaxis"] = {**_category_axis(layer_names, "layer (input → output)"), "tickangle": -45 if n > 8 else 0}
+    layout["xaxis"] = {**category_axis(layer_names, "layer (input → output)"), "tickangle": -45 if n > 8 else 0}
     layout["yaxis"] = axis("average trace / weight  Tr(H)/N" + (" (log)" if log else ""),
                            type="log" if log else "linear", exponentformat="e")
+    if log:
+        top = max(v + (e or 0.0) for v, e in zip(sens, se) if v is not None)
+        lo, hi = min(finite) / 2.5, top * 2.5
+        ticks = [t for t in log_ticks(lo, hi) if lo <= t <= hi]
+        layout["yaxis"].update(range=[math.log10(lo), math.log10(hi)], tickvals=ticks,
+                               ticktext=[f"{t:.0e}" if (t < 1e-2 or t >= 1e3) else f"{t:g}" for t in ticks])
     if mean is not None and (mean > 0 or not log):
-        y = math.log10(mean) if log else mean
+        y = mean   # shapes take data values on log axes too (annotations would need log10)
         layout["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y,
                              "line": {"color": INK, "width": 1.5, "dash": "dash"}}]
         data.append({"type": "scatter", "mode": "lines", "x": [None], "y": [None], "hoverinfo": "skip",
-                     "name": f"mean {mean:.2e} (below it: may drop 2 LSBs at once)",
+                     "name": f"mean {mean:.2e}",
                      "line": {"color": INK, "width": 1.5, "dash": "dash"}})
     return {"data": data, "layout": layout}
 
@@ -304,16 +220,17 @@ def relative_sensitivity_heatmap(layer_names: Sequence[str], steps: Sequence[int
     z = [[(v / means[c]) if (v is not None and math.isfinite(v) and means[c] and means[c] > 0) else None
           for c, v in enumerate(row)] for row in values]
     trace = {"type": "heatmap", "x": list(steps), "y": list(layer_names), "z": z,
-             "customdata": [_clean(r) for r in values], "colorscale": RELATIVE_COLORSCALE,
+             "customdata": [clean_values(r) for r in values], "colorscale": RELATIVE_COLORSCALE,
              "zmin": 0.0, "zmax": 2.0, "xgap": 1, "ygap": 1,
              "colorbar": {"title": {"text": "× mean"}, "tickvals": [0, 0.5, 1, 1.5, 2],
                           "ticktext": ["0", "0.5", "1 = mean", "1.5", "≥2"], "len": 0.9, "thickness": 14,
                           "outlinewidth": 0},
              "hovertemplate": "<b>%{y}</b><br>step %{x}<br>%{z:.2f}× the mean (Tr(H)/N = %{customdata:.3e})"
                               "<extra></extra>"}
-    layout = base_layout("Hessian sensitivity over time, relative to the layer mean", layer_axis_height(len(layer_names)),
+    layout = base_layout("Hessian sensitivity over time, relative to the layer mean",
+                         layer_axis_height(len(layer_names)),
                          "training step (Hessian estimates)", "layer")
-    layout["yaxis"] = _category_axis(layer_names, "layer", reversed_=True)
+    layout["yaxis"] = category_axis(layer_names, "layer", reversed_=True)
     layout["xaxis"] = axis("training step (Hessian estimates)", type="category", showgrid=False)
     return {"data": [trace], "layout": layout}
 
@@ -348,7 +265,8 @@ def accuracy_vs_compression(runs: Sequence[dict] = (), trajectory: Optional[Sequ
         front = pareto_front([(r["compression"], r["accuracy"]) for r in searched])
         if len(front) > 1:
             data.append({"type": "scatter", "mode": "lines", "name": "Pareto front", "hoverinfo": "skip",
-                         "x": [searched[i]["compression"] for i in front], "y": [searched[i]["accuracy"] for i in front],
+                         "x": [searched[i]["compression"] for i in front],
+                         "y": [searched[i]["accuracy"] for i in front],
                          "line": {"color": INK, "width": 1.5, "dash": "dash", "shape": "hv"}})
     for method in sorted({r.get("method") or "?" for r in searched}):
         rows = [r for r in searched if (r.get("method") or "?") == method]

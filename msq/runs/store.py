@@ -139,15 +139,17 @@ class RunStore(SeriesReads):
 
     def _query_runs(self, where: str, args: list, full: bool, limit: Optional[int] = None) -> list[dict]:
         latest = "(SELECT value FROM scalars s WHERE s.run_id = r.id AND s.key = '{}' ORDER BY s.step DESC LIMIT 1)"
+        # json_valid guards: one damaged config/summary must not make json_extract fail the whole listing
+        config, summary = ("CASE WHEN json_valid(r.{0}) THEN r.{0} END".format(c) for c in ("config", "summary"))
         heavy = ", r.config, r.summary, r.log_tail" if full else ""
         sql = f"""SELECT r.id, r.name, r.method, r.model, r.dataset, r.status, r.device, r.created, r.started,
                   r.ended, r.pid, r.pid_start, r.host, r.heartbeat, r.error{heavy},
                   COALESCE((SELECT json_extract(e.payload, '$.new') FROM events e WHERE e.run_id = r.id
                             AND e.kind = 'lam_change' ORDER BY e.id DESC LIMIT 1),
-                           json_extract(r.config, '$.reg.lam')) AS lam,
-                  COALESCE(json_extract(r.summary, '$.final_acc'), {latest.format('val_acc')}) AS val_acc,
-                  COALESCE(json_extract(r.summary, '$.compression'), {latest.format('compression')}) AS compression,
-                  COALESCE(json_extract(r.summary, '$.average_bits'), {latest.format('avg_bits')}) AS avg_bits,
+                           json_extract({config}, '$.reg.lam')) AS lam,
+                  COALESCE(json_extract({summary}, '$.final_acc'), {latest.format('val_acc')}) AS val_acc,
+                  COALESCE(json_extract({summary}, '$.compression'), {latest.format('compression')}) AS compression,
+                  COALESCE(json_extract({summary}, '$.average_bits'), {latest.format('avg_bits')}) AS avg_bits,
                   (SELECT max(step) FROM scalars s WHERE s.run_id = r.id AND s.key = 'loss') AS step
                   FROM runs r WHERE r.id IN (SELECT r.id FROM runs r {"WHERE " + where if where else ""}
                         ORDER BY r.created DESC, r.id DESC {"" if limit is None else f"LIMIT {int(limit)}"})

@@ -1,0 +1,198 @@
+"""Dashboard bench (a script, not a test): how long the live run page takes to build, and how long a
+metric takes from the worker's write to the page's data read.
+
+    python bench/dashboard.py [--layers 60] [--steps 2000] [--repeats 7]
+
+1. Seeds a synthetic run through the real store API (RunStore + RunWriter, as a worker writes): L layers ×
+   S steps of per-layer vectors (LSB density, bits, L1, quantization error) and step scalars, epoch
+   scalars, prune / Hessian / phase / λ events and sensitivity vectors.
+2. Times the server-side work of one refresh of the run page: the store reads (``read_snapshot``), the
+   figure builders (``build_figures``) and the JSON the chart panel ships to the browser; then the whole
+   page script under AppTest (streamlit elements included). Target: ≤ 300 ms.
+3. Live latency: a separate writer process writes steps through RunWriter (1 s batched commits, like a
+   worker) while this process polls the store the way the page does; prints write → visible latency. On
+   screen, add up to one page refresh period (2 s) on top.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from msq.runs import RunStore, RunWriter  # noqa: E402
+
+WRITER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from msq.runs import RunStore, RunWriter
+store = RunStore({home!r})
+writer = RunWriter(store, {run_id!r}, flush_every=1.0)
+step, end = 0, time.time() + {seconds}
+while time.time() < end:
+    step += 1
+    writer.add_scalars(step, 0, {{"probe": time.time()}})
+    writer.add_vectors(step, 0, {{"lsb_density": [0.5] * {layers}}})
+    if writer.due():
+        writer.flush()
+    time.sleep(0.01)          # ~100 steps/s, a fast small model
+writer.flush()
+"""
+
+
+def seed(home: Path, layers: int, steps: int) -> str:
+    """A finished-looking run of ``layers`` × ``steps`` written through RunWriter."""
+    rng = random.Random(0)
+    store = RunStore(home)
+    config = {"method": "msq", "model": "synthetic", "name": f"bench {layers}x{steps}", "data": {"name": "synthetic"},
+              "reg": {"lam": 32.0}, "prune": {"threshold": 0.05, "min_bits": 2},
+              "train": {"pretrain_epochs": 2, "search_epochs": 14, "finetune_epochs": 4, "log_every": 1}}
+    run_id = store.create_run(config, name=config["name"], status="running")
+    store.set_layers(run_id, [{"idx": i, "fqn": f"block{i // 3}.conv{i % 3}", "kind": "conv2d", "shape": [64, 64, 3, 3],
+                               "params": 36864 + 512 * i, "macs": 10 ** 6, "bits": 8, "fixed": i in (0, layers - 1)}
+                              for i in range(layers)])
+    writer = RunWriter(store, run_id, flush_every=3600)
+    bits = [8.0] * layers
+    per_epoch = steps // 20
+    density = [0.5] * layers
+    for step in range(1, steps + 1):
+        epoch = (step - 1) // per_epoch
+        writer.add_scalars(step, epoch, {"loss": 2.0 / math.sqrt(step), "task_loss": 1.5 / math.sqrt(step),
+                                         "reg": 0.1, "lam": 32.0, "lr": 0.005})
+        density = [max(0.0, d - rng.random() * 0.0005) for d in density]
+        writer.add_vectors(step, epoch, {"lsb_density": density, "bits": bits, "lsb_l1": density,
+                                         "quant_error": [1e-4] * layers})
+        if step % per_epoch == 0:
+            writer.add_scalars(step, epoch + 1, {"val_acc": 80 + epoch * 0.5, "val_loss": 0.5, "train_acc": 85.0,
+                                                 "train_loss": 0.4, "avg_bits": sum(bits) / layers,
+                                                 "compression": 32 * layers / sum(bits), "epoch_seconds": 3.0})
+            if epoch in (0, 2, 16):
+                writer.add_event(step, epoch, "phase", {"phase": {0: "pretrain", 2: "search", 16: "finetune"}[epoch],
+                                                        "epochs": 2})
+            if 2 <= epoch < 16:
+                sens = [rng.lognormvariate(-6, 1) for _ in range(layers)]
+                mean = sum(sens) / layers
+                writer.add_vectors(step, epoch, {"sensitivity": sens, "sensitivity_se": [s / 10 for s in sens]})
+                writer.add_event(step, epoch, "hessian", {"mean_sensitivity": mean, "seconds": 0.5})
+                for i in rng.sample(range(1, layers - 1), 4):
+                    if bits[i] > 2:
+                        k = 2 if sens[i] < mean and bits[i] > 3 else 1
+                        writer.add_event(step, epoch, "prune", {"index": i, "fqn": f"block{i // 3}.conv{i % 3}",
+                                                                "old_bits": bits[i], "new_bits": bits[i] - k, "k": k,
+                                                                "density": density[i], "sensitivity": sens[i],
+                                                                "mean_sensitivity": mean})
+                        bits[i] -= k
+                        writer.set_layer_bits(f"block{i // 3}.conv{i % 3}", int(bits[i]))
+        if step == steps // 2:
+            writer.add_event(step, epoch, "lam_change", {"old": 32.0, "new": 64.0, "source": "control"})
+        if step % 500 == 0:
+            writer.flush(strict=True)
+    writer.flush(strict=True)
+    return run_id
+
+
+def time_page_build(home: Path, run_id: str, repeats: int) -> dict:
+    import plotly.utils
+
+    from dashboard.components.live import build_figures
+    from dashboard.components.snapshot import read_snapshot
+    store = RunStore(home)
+    out = {"read": [], "figures": [], "json": [], "total": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        snap = read_snapshot(store, run_id)
+        t1 = time.perf_counter()
+        figs = build_figures(snap, chosen=snap.layer_names[1:5])
+        t2 = time.perf_counter()
+        payload = json.dumps([{"key": k, "figure": f.to_plotly_json()} for k, f in figs.items()],
+                             cls=plotly.utils.PlotlyJSONEncoder)
+        t3 = time.perf_counter()
+        for key, value in (("read", t1 - t0), ("figures", t2 - t1), ("json", t3 - t2), ("total", t3 - t0)):
+            out[key].append(1000 * value)
+    out["payload_kb"] = len(payload) / 1000
+    out["charts"] = len(figs)
+    return out
+
+
+def time_apptest(home: Path, run_id: str, repeats: int) -> list[float]:
+    from streamlit.testing.v1 import AppTest
+    os.environ["MSQ_HOME"] = str(home)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    at.query_params["run"] = run_id
+    at.switch_page("app_pages/run.py").run()          # warm: imports, caches
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        at.run()
+        times.append(1000 * (time.perf_counter() - t))
+        assert not at.exception, at.exception
+    return times
+
+
+def live_latency(home: Path, layers: int, seconds: float = 8.0) -> list[float]:
+    """Write → visible: a writer process stamps each step with its wall time; we poll like the page."""
+    store = RunStore(home)
+    run_id = store.create_run({"method": "msq", "model": "synthetic"}, name="latency", status="running")
+    store.set_layers(run_id, [{"idx": i, "fqn": f"l{i}", "params": 10, "bits": 8} for i in range(layers)])
+    code = WRITER.format(root=str(ROOT), home=str(home), run_id=run_id, seconds=seconds, layers=layers)
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    seen, delays = 0, []
+    while proc.poll() is None:
+        latest = store.latest_scalars(run_id).get("probe")
+        if latest and latest["step"] > seen:
+            now = time.time()
+            # every step written since the last poll became visible now: its delay is now - its stamp
+            rows = store.scalar_series(run_id, "probe", max_points=None)["probe"]
+            delays += [1000 * (now - v) for s, v in zip(rows["step"], rows["value"]) if s > seen]
+            seen = latest["step"]
+        time.sleep(0.05)
+    return delays
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="msq-bench-dashboard-") as tmp:
+        home = Path(tmp)
+        t = time.perf_counter()
+        run_id = seed(home, args.layers, args.steps)
+        print(f"seeded {args.layers} layers × {args.steps} steps through RunWriter in {time.perf_counter() - t:.1f} s")
+        build = time_page_build(home, run_id, args.repeats)
+        print(f"\nlive run page, server side (median of {args.repeats}; {build['charts']} charts, "
+              f"{build['payload_kb']:.0f} kB to the browser):")
+        for key in ("read", "figures", "json", "total"):
+            print(f"  {key:<8} {statistics.median(build[key]):7.1f} ms   (min {min(build[key]):.1f})")
+        page = time_apptest(home, run_id, args.repeats)
+        median = statistics.median(page)
+        print(f"  whole page script under AppTest: {median:.1f} ms median (min {min(page):.1f})")
+        verdict = "OK" if statistics.median(build["total"]) <= 300 else "OVER"
+        print(f"  target ≤ 300 ms for the figures of one refresh: {verdict} "
+              f"({statistics.median(build['total']) / 300:.2f}× of the budget)")
+        delays = live_latency(home, args.layers)
+        print(f"\nwrite → visible in the store (writer process, 1 s batched commits, {len(delays)} steps):")
+        print(f"  median {statistics.median(delays):.0f} ms · p95 {pct(delays, 0.95):.0f} ms · "
+              f"max {max(delays):.0f} ms")
+        print(f"  on screen: plus the page refresh (every 2 s) → typically ≤ {pct(delays, 0.95) / 1000 + 2:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""MSQ Studio dashboard (Streamlit). Run: streamlit run dashboard/app.py"""

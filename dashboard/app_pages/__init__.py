@@ -1,0 +1,1 @@
+"""The dashboard pages (thin: they draw widgets and call dashboard.components)."""

@@ -1,0 +1,269 @@
+"""Launch: a form over the config dataclasses -> one run, or a λ sweep of queued runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import resources
+from dashboard.app_pages import ui
+from dashboard.components import launch_form as lf
+from msq.config import METHODS
+from msq.errors import MSQError
+from msq.runs import runner
+
+K = "f:"   # widget keys are "f:" + the config field's dotted key (or a form-only name)
+KEEP = {"persist_state": "session"}   # the form keeps its values while you look at other pages
+FIELDS = ("train.device", "uniform_bits", "bsq.decay", "reg.lam", "prune.threshold", "prune.every", "prune.min_bits",
+          "hessian.enabled", "hessian.probes", "train.pretrain_epochs", "train.search_epochs", "train.finetune_epochs",
+          "quant.init_bits", "quant.act_bits", "quant.keep_first_last", "train.seed", "train.batch_size", "train.lr",
+          "train.log_every", "train.threads")   # config fields whose widget key is K + the dotted name
+
+
+def _get(name, fallback=None):
+    return st.session_state.get(K + name, fallback)
+
+
+def collect() -> tuple[dict, list[float], dict]:
+    """(dotted config values, the λ of each run to launch, errors found before the dataclasses)."""
+    errors, values = {}, {}
+    models = resources.catalog()["models"]
+    choice = _get("model_choice", next(iter(models)))
+    values["model"] = (_get("model_path") or "").strip() if choice == lf.CUSTOM_MODEL else choice
+    if choice == lf.CUSTOM_MODEL:
+        values["checkpoint"] = (_get("checkpoint") or "").strip() or None
+    dataset = _get("dataset_choice", "digits")
+    values["data.name"] = f"imagefolder:{(_get('imagefolder') or '').strip()}" if dataset == lf.IMAGEFOLDER else dataset
+    for key in ("data.root", "data.download"):
+        if K + key in st.session_state:
+            values[key] = _get(key)
+    method = _get("method") or "msq"
+    values["method"] = method
+    for key in FIELDS:
+        if K + key in st.session_state:
+            values[key] = _get(key)
+    values["prune.target_avg_bits"] = _get("prune.target_avg_bits") if _get("use_target") else None
+    if method == "multibit":
+        text = _get("multibit.bits") or ""
+        try:
+            values["multibit.bits"] = [int(p) for p in text.replace(" ", "").split(",") if p]
+        except ValueError:
+            errors["multibit.bits"] = (f"multibit.bits = {text!r} is invalid: write widths separated by commas, "
+                                       "e.g. 2,3,4,8")
+    values["name"] = (_get("name") or "").strip()
+    lams = [values.get("reg.lam", lf.default("reg.lam"))]
+    if method == "msq" and _get("sweep"):
+        lo, hi = _get("sweep_range", (10.0, 100.0))
+        try:
+            lams = lf.sweep_values(lo, hi, int(_get("sweep_count", 4) or 1))
+        except MSQError as exc:
+            errors["sweep"] = str(exc)
+    errors.update(lf.check_paths(values, Path.cwd()))   # workers start in this process's folder
+    return values, lams, errors
+
+
+def launch() -> None:
+    """The Launch button: validate everything; launch nothing unless every field is valid."""
+    st.session_state.pop("launched", None)
+    values, lams, errors = collect()
+    data = lf.build_config({k: v for k, v in values.items() if k not in errors})
+    for lam in lams:
+        errors.update(lf.validate(lf.build_config({**{k: v for k, v in values.items() if k not in errors},
+                                                   "reg.lam": lam})))
+    st.session_state["launch_errors"] = errors
+    if errors:
+        return
+    base = values["name"] or f"{data['model']} on {data['data']['name']}"
+    launched = []
+    try:
+        for lam, name in zip(lams, lf.run_names(base, lams)):
+            config = lf.build_config({**values, "reg.lam": lam, "name": name})
+            launched.append(runner.launch(resources.store(), config, name=name))
+    except MSQError as exc:
+        st.session_state["launch_errors"] = {"form": str(exc)}
+    st.session_state["launched"] = launched
+    if len(launched) == 1:
+        st.session_state["goto_run"] = launched[0]
+
+
+def error(key: str) -> None:
+    message = st.session_state.get("launch_errors", {}).get(key)
+    if message:
+        st.error(message, icon=":material/error:")
+
+
+def section(title: str, caption: str = ""):
+    box = st.container(border=True)
+    box.markdown(f"**{title}**")
+    if caption:
+        box.caption(caption)
+    return box
+
+
+if (goto := st.session_state.pop("goto_run", None)) is not None:
+    ui.open_run(goto)
+
+st.title("Launch a run")
+st.caption("Pick a model and data, set λ, press Launch. Runs train in background processes; this page "
+           "never trains. A sweep queues one run per λ (MSQ_MAX_CPU_RUNS / MSQ_MAX_GPU_RUNS run at once).")
+try:
+    cat = resources.catalog()
+except Exception as exc:   # a broken torch install: say so instead of a traceback
+    st.error(f"The model and dataset catalog could not be loaded ({type(exc).__name__}: {exc}). Check that torch "
+             "imports in this environment: `python -c 'import torch'`.", icon=":material/error:")
+    st.stop()
+left, right = st.columns([3, 2], gap="large")
+
+with left:
+    with section("Model and data"):
+        c1, c2 = st.columns(2)
+        models = list(cat["models"]) + [lf.CUSTOM_MODEL]
+        choice = c1.selectbox("Model", models, index=models.index("lenet5") if "lenet5" in models else 0,
+                              key=K + "model_choice", **KEEP)
+        if choice == lf.CUSTOM_MODEL:
+            c1.text_input("Model file and factory", key=K + "model_path", placeholder="my_models/net.py:make_model",
+                          help="A Python file and a function in it that returns a torch.nn.Module.", **KEEP)
+            c1.text_input("Float checkpoint (optional)", key=K + "checkpoint", placeholder="float.pt", **KEEP)
+        else:
+            c1.caption(cat["models"].get(choice, ""))
+        with c1:
+            error("model")
+            error("checkpoint")
+        datasets = list(cat["datasets"]) + [lf.IMAGEFOLDER]
+        dataset = c2.selectbox("Dataset", datasets, index=datasets.index("mnist5k") if "mnist5k" in datasets else 0,
+                               key=K + "dataset_choice", **KEEP)
+        info = cat["datasets"].get(dataset) or {}
+        if dataset == lf.IMAGEFOLDER:
+            c2.text_input("Image folder", key=K + "imagefolder", placeholder="data/my_images", **KEEP)
+        else:
+            c2.caption(info.get("description", ""))
+            if not info.get("bundled", True):
+                c2.text_input("Local data root", value=lf.default("data.root"), key=K + "data.root", **KEEP)
+                c2.toggle("Allow download", value=False, key=K + "data.download",
+                          help="Nothing downloads unless you ask; the network may be off.", **KEEP)
+        with c2:
+            error("data.name")
+            error("data.root")
+        devices = resources.devices()
+        labels = dict(devices)
+        st.selectbox("Device", [d for d, _ in devices], index=1 if len(devices) > 1 else 0,   # the first GPU if any
+                     format_func=labels.get, key=K + "train.device", **KEEP)
+        error("train.device")
+
+    with section("Method"):
+        method = st.segmented_control("Method", list(METHODS), default="msq", required=True, key=K + "method",
+                                      label_visibility="collapsed", **KEEP)
+        st.caption(lf.METHOD_HELP.get(method or "msq", ""))
+        error("method")
+        if method == "uniform":
+            st.number_input("Bits of every searched layer", value=lf.default("uniform_bits"), step=1,
+                            key=K + "uniform_bits", help=lf.HELP["uniform_bits"], **KEEP)
+            error("uniform_bits")
+        elif method == "bsq":
+            st.number_input("BSQ decay α", value=lf.default("bsq.decay"), format="%.4f", step=0.001,
+                            key=K + "bsq.decay", help=lf.HELP["bsq.decay"], **KEEP)
+            error("bsq.decay")
+        elif method == "multibit":
+            st.text_input("Widths to train", value="2,3,4,8", key=K + "multibit.bits", help=lf.HELP["multibit.bits"],
+                          **KEEP)
+            error("multibit.bits")
+
+    if (method or "msq") == "msq":
+        with section("Bit-level sparsity search"):
+            st.select_slider("λ — LSB-penalty strength (log scale)", options=lf.lam_options(lf.default("reg.lam")),
+                             value=lf.default("reg.lam"), format_func=lf.format_lam, key=K + "reg.lam",
+                             help=lf.HELP["reg.lam"], **KEEP)
+            st.caption("λ scales the L1 penalty on each layer's least-significant bits: higher λ → more LSBs "
+                       "driven to zero → more bits pruned (smaller model), usually at some accuracy cost.")
+            error("reg.lam")
+            c1, c2, c3 = st.columns(3)
+            c1.number_input("α — prune threshold", value=lf.default("prune.threshold"), step=0.01, format="%.3f",
+                            key=K + "prune.threshold", help=lf.HELP["prune.threshold"], **KEEP)
+            c2.number_input("Prune every (epochs)", value=lf.default("prune.every"), step=1, key=K + "prune.every",
+                            help=lf.HELP["prune.every"], **KEEP)
+            c3.number_input("Minimum bits", value=lf.default("prune.min_bits"), step=1, key=K + "prune.min_bits",
+                            help=lf.HELP["prune.min_bits"], **KEEP)
+            st.caption("α: a layer drops its LSB once the fraction of weights with an odd code (its LSB density) "
+                       "is ≤ α — the LSB plane is then (almost) empty and removing it changes (almost) nothing.")
+            for key in ("prune.threshold", "prune.every", "prune.min_bits"):
+                error(key)
+            c1, c2 = st.columns(2)
+            hessian = c1.toggle("Hessian-aware pruning", value=lf.default("hessian.enabled"), key=K + "hessian.enabled",
+                                help=lf.HELP["hessian.enabled"], **KEEP)
+            c2.number_input("Hutchinson probes", value=lf.default("hessian.probes"), step=1, disabled=not hessian,
+                            key=K + "hessian.probes", help=lf.HELP["hessian.probes"], **KEEP)
+            error("hessian.probes")
+            c1, c2 = st.columns(2)
+            target = c1.toggle("Stop at a bit budget", value=False, key=K + "use_target", **KEEP)
+            c2.number_input("Target average bits", value=4.0, step=0.25, disabled=not target,
+                            key=K + "prune.target_avg_bits", help=lf.HELP["prune.target_avg_bits"], **KEEP)
+            error("prune.target_avg_bits")
+
+    with section("Schedule and precision", "Epochs per phase: pretrain (float) → search (λ on, pruning) → "
+                                           "finetune (λ off, bits frozen)."):
+        c1, c2, c3 = st.columns(3)
+        for col, key, label in ((c1, "train.pretrain_epochs", "Pretrain epochs"),
+                                (c2, "train.search_epochs", "Search epochs"),
+                                (c3, "train.finetune_epochs", "Finetune epochs")):
+            col.number_input(label, value=lf.default(key), step=1, key=K + key, help=lf.HELP[key], **KEEP)
+            with col:
+                error(key)
+        c1, c2, c3 = st.columns(3)
+        c1.slider("Initial bits", 2, 8, value=lf.default("quant.init_bits"), key=K + "quant.init_bits",
+                  help=lf.HELP["quant.init_bits"], **KEEP)
+        c2.selectbox("Activation bits", [None, 2, 3, 4, 5, 6, 7, 8], format_func=lambda b: "float (off)" if b is None
+                     else f"{b} bits", key=K + "quant.act_bits", help=lf.HELP["quant.act_bits"], **KEEP)
+        c3.number_input("Seed", value=lf.default("train.seed"), step=1, key=K + "train.seed",
+                        help=lf.HELP["train.seed"], **KEEP)
+        for key in ("quant.init_bits", "quant.act_bits", "train.seed"):
+            error(key)
+        st.toggle("Keep the first and last layers at fixed bits", value=lf.default("quant.keep_first_last"),
+                  key=K + "quant.keep_first_last", help=lf.HELP["quant.keep_first_last"], **KEEP)
+        with st.expander("Advanced: optimizer and logging"):
+            c1, c2, c3, c4 = st.columns(4)
+            c1.number_input("Batch size", value=lf.default("train.batch_size"), step=1, key=K + "train.batch_size",
+                            **KEEP)
+            c2.number_input("Learning rate", value=lf.default("train.lr"), format="%.4f", step=0.01, key=K + "train.lr",
+                            **KEEP)
+            c3.number_input("Log every (steps)", value=lf.default("train.log_every"), step=1, key=K + "train.log_every",
+                            **KEEP)
+            c4.number_input("CPU threads (0 = auto)", value=lf.default("train.threads"), step=1,
+                            key=K + "train.threads", **KEEP)
+            for key in ("train.batch_size", "train.lr", "train.log_every", "train.threads"):
+                error(key)
+
+with right:
+    values, lams, _ = collect()
+    with section("Launch"):
+        st.text_input("Run name (optional)", key=K + "name", placeholder=f"{values['model']} on {values['data.name']}",
+                      **KEEP)
+        error("name")
+        if (method or "msq") == "msq":
+            sweep = st.toggle("λ sweep: several runs, one per λ", key=K + "sweep", **KEEP)
+            if sweep:
+                st.select_slider("λ range", options=lf.LAM_GRID, value=(10.0, 100.0), format_func=lf.format_lam,
+                                 key=K + "sweep_range", **KEEP)
+                st.number_input("Runs in the sweep", value=4, step=1, key=K + "sweep_count", **KEEP)
+                error("sweep")
+        plural = f"{len(lams)} runs" if len(lams) > 1 else "1 run"
+        st.markdown(f"Queues **{plural}** of **{values['method']}** on **{values['model']}** / "
+                    f"**{values['data.name']}** ({values.get('train.device', 'cpu')})"
+                    + (f" at λ = {', '.join(f'{v:g}' for v in lams)}" if values["method"] == "msq" else "") + ".")
+        st.button(f"Launch {plural}", type="primary", icon=":material/rocket_launch:", on_click=launch,
+                  key="launch_button", width="stretch")
+        errors = st.session_state.get("launch_errors") or {}
+        if errors:
+            st.error(f"Nothing was launched: {len(errors)} field(s) need fixing — "
+                     + "; ".join(f"**{k}**" for k in errors), icon=":material/error:")
+            error("form")
+        launched = st.session_state.get("launched") or []
+        if launched:
+            st.success(f"Queued {len(launched)} runs.", icon=":material/check_circle:")
+            for run_id in launched:
+                st.page_link(ui.page("run"), label=f"Watch {run_id}", query_params={"run": run_id},
+                             icon=":material/monitoring:")
+    with st.expander("config.json that will be stored"):
+        try:
+            st.json(lf.build_config({**values, "reg.lam": lams[0]}), expanded=1)
+        except MSQError as exc:
+            st.caption(str(exc))

@@ -1,0 +1,219 @@
+"""Run (live): one run's status, progress, and every chart of the search, refreshed while it trains;
+the live λ slider, stop and resume."""
+from __future__ import annotations
+
+import sqlite3
+
+import streamlit as st
+
+from dashboard import resources
+from dashboard.app_pages import ui
+from dashboard.components import launch_form as lf
+from dashboard.components.live import build_figures, current_layers
+from dashboard.components.progress import PHASE_HELP, format_seconds, measure, phase_plan
+from dashboard.components.snapshot import events_of, read_run_row, read_snapshot
+from dashboard.components.why import layer_rows, why_display
+from msq.errors import MSQError, RunStoreError
+from msq.runs import runner
+
+REFRESH_S = 2
+PANEL = [("bits_heatmap", "bits_bars"), ("density_heatmap", "layer_lines"), ("sensitivity_bars", "sensitivity_heatmap"),
+         ("loss", "accuracy"), ("trajectory", "lam")]   # chart pairs, one row each
+store = resources.store()
+rows = store.list_runs()
+if not rows:
+    st.title("Run")
+    ui.empty_state("No runs yet — launch one and watch it train here.")
+    st.stop()
+
+
+def picked() -> None:
+    chosen = st.session_state.get("run_picker")
+    if chosen:
+        st.session_state["run_id"] = chosen
+        st.query_params["run"] = chosen
+
+
+def picker(label: str = "Switch run") -> None:
+    ids = [r["id"] for r in rows]
+    labels = {r["id"]: ui.run_label(r) for r in rows}   # no status here: a label must not go stale while it trains
+    st.selectbox(label, ids, index=ids.index(run_id) if run_id in ids else None, format_func=labels.get,
+                 key="run_picker", on_change=picked, placeholder="choose a run")
+
+
+run_id = ui.selected_run_id() or rows[0]["id"]
+try:
+    store.require(run_id)
+except RunStoreError as exc:   # a mistyped ?run=, or a run deleted meanwhile
+    st.error(f"Cannot show this run: {exc}", icon=":material/error:")
+    picker("Pick an existing run")
+    st.stop()
+st.session_state["run_id"] = run_id
+
+
+def set_lam(run_id: str) -> None:
+    value = st.session_state[f"lamslider:{run_id}"]
+    try:
+        runner.set_lam(store, run_id, float(value))
+        st.toast(f"λ → {value:g}: applied at the worker's next step", icon=":material/tune:")
+    except (MSQError, sqlite3.Error, ValueError) as exc:
+        st.session_state["run_notice"] = str(exc)
+
+
+def do(action: str, run_id: str) -> None:
+    try:
+        if action == "stop":
+            ui.request_stop(run_id)
+        else:
+            runner.resume(store, run_id)
+    except (MSQError, sqlite3.Error, OSError, ValueError) as exc:
+        st.session_state["run_notice"] = str(exc)
+
+
+def header(run: dict) -> None:
+    c1, c2 = st.columns([3, 2], vertical_alignment="top")
+    with c1:
+        st.header(run.get("name") or run["id"], anchor=False)
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            ui.badge("stopping…" if ui.stop_pending(run) else run.get("status"))
+            st.caption(f"`{run['id']}` · {run.get('method')} · {run.get('model')} on {run.get('dataset')} · "
+                       f"{run.get('device')}", width="content")
+        picker()
+    with c2:
+        status = run.get("status")
+        if run.get("method") == "msq":
+            lam_ok = status in ("running", "queued")
+            current = float(run["lam"]) if lf.valid_lam(run.get("lam")) else lf.default("reg.lam")
+            st.select_slider("λ live — LSB-penalty strength (log scale)", options=lf.lam_options(current),
+                             value=current, format_func=lf.format_lam, key=f"lamslider:{run['id']}", on_change=set_lam,
+                             args=(run["id"],), disabled=not lam_ok, help=lf.HELP["reg.lam"])
+            st.caption("Moving λ changes the running search at its next step (logged as a λ-change event, dashed "
+                       "on the charts)." if lam_ok else "λ can change while the run is queued or running.")
+        b1, b2 = st.columns(2)
+        b1.button("Stop run", icon=":material/stop_circle:", disabled=status not in ("running", "queued"),
+                  on_click=do, args=("stop", run["id"]), width="stretch")
+        b2.button("Resume", icon=":material/play_circle:", disabled=status not in ("failed", "stopped"),
+                  on_click=do, args=("resume", run["id"]), width="stretch")
+    if (notice := st.session_state.pop("run_notice", None)) is not None:
+        st.error(notice)
+
+
+def problems(snap) -> None:
+    run = snap.run
+    folder = store.run_dir(run["id"])
+    if run.get("status") == "failed":
+        st.error(f"**This run failed.** {run.get('error') or 'No reason was recorded.'}", icon=":material/error:")
+        tail = run.get("log_tail") or _log_tail(folder)
+        if tail:
+            with st.expander("worker.log (last lines)", expanded=True):
+                st.code(tail, language=None)
+        st.caption("Its metrics and last checkpoint stay readable; **Resume** continues from the checkpoint.")
+    elif run.get("status") == "stopped" and run.get("error"):
+        st.info(f"Stopped: {run['error']}", icon=":material/stop_circle:")
+    if not folder.is_dir():
+        st.warning(f"The run folder `{folder}` is missing (deleted?): worker.log and checkpoints are gone, so a "
+                   "resume starts over. The metrics below come from the store and are intact.",
+                   icon=":material/folder_off:")
+    if snap.config_error:
+        st.warning(f"{snap.config_error}. Charts still show the stored metrics; phases and α are unknown.",
+                   icon=":material/warning:")
+
+
+def _duration(run: dict):
+    return (run["ended"] - run["started"]) if run.get("ended") and run.get("started") else None
+
+
+def _log_tail(folder) -> str:
+    try:
+        lines = (folder / "worker.log").read_text(errors="replace").splitlines()
+        return "\n".join(lines[-30:])
+    except OSError:
+        return ""
+
+
+def progress(snap) -> None:
+    plan = phase_plan(snap.config, snap.events)
+    fraction, eta = measure(plan, snap.latest, snap.scalars, snap.status)
+    latest = snap.latest
+    acc = (latest.get("val_acc") or {}).get("value")
+    comp = (latest.get("compression") or {}).get("value")
+    bits = (latest.get("avg_bits") or {}).get("value")
+    lam = snap.run.get("lam")
+    m = st.columns(6)
+    m[0].metric("Validation accuracy", "—" if acc is None else f"{acc:.2f}%")
+    m[1].metric("Compression", "—" if comp is None else f"{comp:.2f}×",
+                help="32-bit float weights / quantized weights")
+    m[2].metric("Average bits", "—" if bits is None else f"{bits:.2f}", help="bits per quantized weight")
+    m[3].metric("λ now", "—" if lam is None else f"{lam:g}")
+    m[4].metric("Step", (latest.get("loss") or {}).get("step") or 0)
+    if snap.status in ("running", "queued"):
+        m[5].metric("ETA", format_seconds(eta), help="from the measured seconds per epoch")
+    else:
+        m[5].metric("Duration", format_seconds(snap.run.get("duration") or _duration(snap.run)))
+    if plan:
+        cols = st.columns(len(plan))
+        for col, phase in zip(cols, plan):
+            eta_text = f" · ETA {format_seconds(phase.eta_s)}" if phase.state != "done" and phase.eta_s else ""
+            note = f" ({PHASE_HELP[phase.name]})" if phase.name in PHASE_HELP else ""
+            col.progress(phase.fraction,
+                         text=f"**{phase.name}**{note} {phase.done:.1f}/{phase.epochs} epochs{eta_text}")
+
+
+def charts(snap) -> None:
+    names = snap.layer_names
+    searched = [l["fqn"] for l in snap.layers if not l.get("fixed")] or names
+    default = sorted(searched, key=lambda n: -next(l["params"] or 0 for l in snap.layers if l["fqn"] == n))[:4]
+    key = f"layers:{snap.run['id']}"
+    chosen = st.session_state.get(key, default)
+    figs = build_figures(snap, chosen=[c for c in chosen if c in names])
+    if not figs.get("bits_bars") and not figs.get("loss"):
+        st.info("Waiting for the first metrics: the worker is starting (the first per-layer values arrive after "
+                "`log_every` steps).", icon=":material/hourglass_top:")
+        return
+    rid = snap.run["id"]
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    c2.multiselect("Layers to follow (LSB density lines)", names, default=default, key=key, max_selections=10)
+    if "sensitivity_bars" not in figs:
+        c1.caption("No Hessian estimate yet: with Hessian-aware pruning, MSQ estimates each layer's sensitivity "
+                   "when a layer is about to lose an LSB.")
+    panel = []
+    for pair in PANEL:
+        present = [name for name in pair if name in figs]
+        panel += [(name, figs[name], len(present) == 1) for name in present]
+    ui.chart_panel(panel, key=f"panel:{rid}")
+    st.subheader("Why each layer got its bits")
+    st.caption("LSB density = fraction of weights with an odd integer code (0: the LSB plane is empty); "
+               "sensitivity = average Hessian trace per weight, Tr(H)/N, and its ratio to the layer mean.")
+    why = why_display(layer_rows(current_layers(snap), snap.vectors, snap.events, snap.config))
+    if len(why) <= 24:
+        st.table(why)                        # wrapped text: every reason readable at once
+    else:                                    # big models: a scrollable table (hover a cell for its full text)
+        st.dataframe(why, height=560, width="stretch", column_config={"why": st.column_config.TextColumn(width="large")})
+    with st.expander(f"Events ({len(snap.events)})"):
+        st.dataframe([{"step": e["step"], "epoch": e["epoch"], "kind": e["kind"], "details": e["payload"]}
+                      for e in snap.events], hide_index=True, width="stretch")
+
+
+run_row = read_run_row(store, run_id)[0]
+live = run_row["status"] in ("running", "queued")   # only a live run polls; it stops polling when it ends
+
+
+@st.fragment(run_every=REFRESH_S if live else None)
+def live_view() -> None:
+    try:
+        snap = read_snapshot(store, run_id)
+    except RunStoreError as exc:   # deleted meanwhile
+        st.error(f"This run is no longer in the store: {exc}")
+        return
+    if live and snap.status not in ("running", "queued"):
+        st.rerun(scope="app")   # it just ended: redraw the header and stop polling
+    progress(snap)
+    problems(snap)
+    charts(snap)
+    if live:
+        st.caption(f"Live: refreshes every {REFRESH_S} s · store read {1000 * snap.read_seconds:.0f} ms · "
+                   f"{len(events_of(snap.events, 'prune'))} prune events")
+
+
+header(run_row)
+live_view()

@@ -1,0 +1,167 @@
+"""The launch form's logic, built on the config dataclasses: defaults and types from ``RunConfig``,
+every field error from the dataclasses' own validation (``ConfigError`` names the field), λ on a
+log grid, λ sweeps. Pure (no streamlit): the page only draws widgets and calls these.
+
+    >>> sweep_values(1.0, 100.0, 3)
+    [1.0, 10.0, 100.0]
+    >>> field_of("train.search_epochs = -1 is invalid: allowed an integer in [0, 100000].")
+    'train.search_epochs'
+"""
+from __future__ import annotations
+
+import copy
+import math
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from msq.config import RunConfig, get_dotted, set_dotted
+from msq.errors import ConfigError
+
+DEFAULTS = RunConfig().to_dict()
+CUSTOM_MODEL = "your own model file…"
+IMAGEFOLDER = "imagefolder (your own images)…"
+
+# λ on a log scale: the R10 preferred numbers (10 per decade), 0.1 … 10,000
+LAM_GRID = sorted({round(m * 10.0 ** e, 6) for e in range(-1, 4)
+                   for m in (1, 1.25, 1.6, 2, 2.5, 3.2, 4, 5, 6.4, 8)} | {10000.0})
+
+HELP = {
+    "reg.lam": "λ scales the L1 penalty on the weights' least-significant bits. Larger λ pushes more LSBs to "
+               "zero, so more layers lose bits (smaller model) at some cost in accuracy. Try a sweep to see the "
+               "trade-off.",
+    "prune.threshold": "α: a layer's LSB is dropped once its LSB density (the fraction of weights with an odd "
+                       "integer code) is at or below α. Larger α prunes earlier and more aggressively.",
+    "prune.every": "Search epochs between prune checks.",
+    "prune.min_bits": "No searched layer is pruned below this width.",
+    "prune.target_avg_bits": "Stop pruning once the average width over the quantized weights reaches this budget.",
+    "hessian.enabled": "Hessian-aware pruning (MSQ): layers whose average Hessian trace is below the mean are "
+                       "insensitive and drop two LSBs at once; the others drop one.",
+    "hessian.probes": "Rademacher probes per Hutchinson estimate: more probes, less noise, more time.",
+    "quant.init_bits": "Every searched layer starts at this width; MSQ prunes down from it.",
+    "quant.keep_first_last": "The input and output layers are usually the most sensitive: by default they stay at "
+                             "fixed bits (8) and are not searched.",
+    "quant.act_bits": "Quantize the inputs of quantized layers to this many bits (PACT clip); float = off.",
+    "train.seed": "Seeds weights and data order; the train/val split has its own seed.",
+    "uniform_bits": "Uniform QAT reference point: every searched layer trains at this width.",
+    "bsq.decay": "α of BSQ: strength of the bit-plane group Lasso.",
+    "multibit.bits": "The widths one any-precision network is trained for, e.g. 2, 3, 4, 8.",
+    "train.pretrain_epochs": "Float training before quantization (0 with a checkpoint).",
+    "train.search_epochs": "λ on, LSB pruning on.",
+    "train.finetune_epochs": "λ off, bits frozen: recover accuracy at the final widths.",
+}
+
+METHOD_HELP = {
+    "msq": "MSQ: L1 on the differentiable LSBs, prune LSBs that became zero, Hessian-aware steps.",
+    "uniform": "Uniform QAT at fixed bits: the honest reference point for compression vs accuracy.",
+    "bsq": "BSQ baseline: trainable bit planes with a group Lasso; re-quantized periodically.",
+    "multibit": "Multi-bit (EMQ): one network for several widths, with bias correction and coresets.",
+}
+
+
+def default(key: str) -> Any:
+    return get_dotted(DEFAULTS, key)
+
+
+def lam_options(value: Optional[float] = None) -> list[float]:
+    """The λ grid, with ``value`` inserted when it is not on it (so a stored λ shows exactly)."""
+    grid = list(LAM_GRID)
+    if valid_lam(value) and value not in grid:
+        grid = sorted(grid + [float(value)])
+    return grid
+
+
+def valid_lam(value) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and 0 <= value <= 1e6
+
+
+def format_lam(value: float) -> str:
+    return f"{value:g}"
+
+
+def sweep_values(lo: float, hi: float, count: int) -> list[float]:
+    """``count`` λ values evenly spaced on a log scale from ``lo`` to ``hi`` (3 significant digits)."""
+    if count < 1:
+        raise ConfigError(f"sweep count = {count!r} is invalid: allowed an integer >= 1")
+    lo, hi = sorted((float(lo), float(hi)))
+    if count == 1 or lo == hi:
+        return [lo]
+    if lo <= 0:
+        raise ConfigError(f"sweep λ from = {lo!r} is invalid: a log-spaced sweep needs λ > 0")
+    out = []
+    for i in range(count):
+        value = math.exp(math.log(lo) + i * (math.log(hi) - math.log(lo)) / (count - 1))
+        out.append(float(f"{value:.3g}"))
+    return sorted(set(out))
+
+
+def build_config(values: dict[str, Any]) -> dict:
+    """The defaults with the form's dotted-key values set (no validation yet)."""
+    data = copy.deepcopy(DEFAULTS)
+    for key, value in values.items():
+        set_dotted(data, key, value)
+    return data
+
+
+_FIELD = re.compile(r"^(\w+)\.(\w+) = ")
+
+
+def field_of(message: str) -> str:
+    """The dotted key a ConfigError message is about ("run.x" -> "x"; a whole section -> its name)."""
+    match = _FIELD.match(message)
+    if match:
+        section, name = match.groups()
+        return name if section == "run" else f"{section}.{name}"
+    head = re.match(r"^(\w+)", message)
+    return head.group(1) if head else "form"
+
+
+def validate(data: dict, max_errors: int = 30) -> dict[str, str]:
+    """Every field error of ``data``, by dotted key, found by the dataclasses' own validation: validate,
+    put the offending field back to its default, validate again -- so all bad fields are reported at once."""
+    data = copy.deepcopy(data)
+    errors: dict[str, str] = {}
+    for _ in range(max_errors):
+        try:
+            RunConfig.from_dict(data)
+            return errors
+        except ConfigError as exc:
+            message = str(exc)
+            key = field_of(message)
+            if key in errors:      # resetting did not help: report it and stop
+                return errors
+            errors[key] = message
+            try:
+                set_dotted(data, key, default(key))
+            except (ConfigError, KeyError):
+                return errors
+    return errors
+
+
+def check_paths(values: dict[str, Any], root: Path = Path(".")) -> dict[str, str]:
+    """What the dataclasses cannot know: that a user's model file, checkpoint or image folder exists."""
+    errors = {}
+    model = values.get("model") or ""
+    if model.endswith(".py") or ".py:" in model:
+        path, _, factory = model.partition(":")
+        if not factory:
+            errors["model"] = (f"model = {model!r} needs a factory: write path/to/file.py:make_model, where "
+                               "make_model() returns a torch.nn.Module")
+        elif not (root / path).is_file():
+            errors["model"] = f"model file {path!r} does not exist (relative to {root.resolve()})"
+    checkpoint = values.get("checkpoint")
+    if checkpoint and not (root / checkpoint).is_file():
+        errors["checkpoint"] = f"checkpoint = {checkpoint!r}: no such file (relative to {root.resolve()})"
+    dataset = values.get("data.name") or ""
+    if dataset.startswith("imagefolder:") and not (root / dataset.split(":", 1)[1]).is_dir():
+        errors["data.name"] = (f"data.name = {dataset!r}: the folder does not exist; give a folder with one "
+                               "sub-folder of images per class")
+    return errors
+
+
+def run_names(base: str, lams: list[float]) -> list[str]:
+    """One label per run of a sweep: "<base> λ=<value>"; a single run keeps ``base``."""
+    if len(lams) == 1:
+        return [base]
+    return [f"{base} λ={lam:g}".strip() for lam in lams]

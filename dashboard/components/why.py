@@ -1,0 +1,118 @@
+"""Why each layer got its bits: one row per layer with its width, the signals that decided it (LSB
+density against α, Hessian sensitivity against the mean) and its prune history, in words. Pure.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import pandas as pd
+
+COLUMNS = ["layer", "kind", "weights", "start bits", "bits", "LSB density", "sensitivity", "× mean",
+           "prunes", "why"]
+
+
+def layer_rows(layers: Sequence[dict], vectors: dict, events: Sequence[dict], config: Optional[dict]) -> list[dict]:
+    """Per layer: fqn, kind, params, fixed, start/now bits, lsb_density, sensitivity (+ std error),
+    sensitivity relative to the mean, prune history, and a sentence saying why."""
+    config = config or {}
+    prune_cfg = config.get("prune") or {}
+    quant = config.get("quant") or {}
+    alpha = prune_cfg.get("threshold")
+    min_bits = prune_cfg.get("min_bits")
+    method = config.get("method")
+    density = (vectors.get("lsb_density") or {}).get("values") or []
+    sens = (vectors.get("sensitivity") or {}).get("values") or []
+    sens_se = (vectors.get("sensitivity_se") or {}).get("values") or []
+    hessians = [e for e in events if e["kind"] == "hessian"]
+    mean = (hessians[-1]["payload"] or {}).get("mean_sensitivity") if hessians else None
+    prunes = [{"step": e["step"], "epoch": e["epoch"], **(e["payload"] or {})} for e in events if e["kind"] == "prune"]
+    rows = []
+    for i, layer in enumerate(layers):
+        name = layer["fqn"]
+        history = [p for p in prunes if p.get("fqn") == name]
+        bits = layer.get("bits")
+        if history:
+            start = history[0].get("old_bits")
+        elif layer.get("fixed"):
+            start = quant.get("fixed_bits", bits)
+        elif method == "uniform":
+            start = config.get("uniform_bits", bits)
+        else:
+            start = quant.get("init_bits", bits)
+        d = _at(density, i)
+        s = _at(sens, i)
+        rel = s / mean if (s is not None and mean) else None
+        rows.append({
+            "fqn": name, "kind": layer.get("kind"), "params": layer.get("params"), "fixed": bool(layer.get("fixed")),
+            "start_bits": start, "bits": bits, "lsb_density": d, "sensitivity": s, "sensitivity_se": _at(sens_se, i),
+            "sensitivity_vs_mean": rel,
+            "prunes": [{k: p.get(k) for k in ("epoch", "step", "old_bits", "new_bits", "k", "density", "sensitivity")}
+                       for p in history],
+            "why": explain(layer, bits, d, rel, history, alpha, min_bits, method, config),
+        })
+    return rows
+
+
+def _at(values: Sequence, i: int) -> Optional[float]:
+    if i < len(values) and values[i] is not None and values[i] == values[i]:
+        return float(values[i])
+    return None
+
+
+def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], history: list, alpha, min_bits,
+            method: Optional[str], config: dict) -> str:
+    """One sentence: the rule that gave this layer its width."""
+    if layer.get("fixed"):
+        return f"fixed at {bits} bits ({layer.get('fixed_reason') or 'excluded from the search'}); not searched"
+    if method == "uniform":
+        return f"uniform QAT: every searched layer trains at {config.get('uniform_bits', bits)} bits"
+    if method not in (None, "msq"):
+        return f"{bits} bits, chosen by the {method} method"
+    parts = []
+    if history:
+        chain = "→".join([str(history[0].get("old_bits"))] + [str(p.get("new_bits")) for p in history])
+        doubles = sum(1 for p in history if p.get("k") == 2)
+        steps = f"{len(history)} prune" + ("s" if len(history) > 1 else "")
+        parts.append(f"{chain} bits in {steps}, each when its LSB plane was (almost) empty"
+                     + (f" (density ≤ α = {alpha:g})" if alpha is not None else ""))
+        if doubles:
+            parts.append(("twice" if doubles == 2 else f"{doubles}×" if doubles > 2 else "once")
+                         + " two LSBs at once: its sensitivity was below the mean")
+    if min_bits is not None and bits is not None and bits <= min_bits:
+        parts.append(f"stops at the minimum width ({min_bits} bits)")
+    elif density is not None and alpha is not None:
+        if density > alpha:
+            verb = "stops at" if history else "keeps"
+            parts.append(f"{verb} {bits} bits: its LSBs carry information (density {density:.2f} > α = {alpha:g})")
+        else:
+            parts.append(f"LSB plane nearly empty now (density {density:.2f} ≤ α): may lose a bit at the next check")
+    if rel is not None and not history:
+        parts.append(f"sensitive ({rel:.1f}× the mean): would drop one LSB at a time" if rel >= 1
+                     else f"insensitive ({rel:.2f}× the mean): would drop two LSBs at once")
+    return "; ".join(parts) if parts else f"{bits} bits"
+
+
+def why_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """The rows as the table the run page shows (formatted history, readable column names)."""
+    data = [{"layer": r["fqn"], "kind": r["kind"], "weights": r["params"], "start bits": r["start_bits"],
+             "bits": r["bits"], "LSB density": r["lsb_density"], "sensitivity": r["sensitivity"],
+             "× mean": r["sensitivity_vs_mean"],
+             "prunes": " · ".join(f"ep {p['epoch']}: {p['old_bits']}→{p['new_bits']}" for p in r["prunes"]) or "—",
+             "why": r["why"]} for r in rows]
+    return pd.DataFrame(data, columns=COLUMNS)
+
+
+def why_display(rows: Sequence[dict]) -> pd.DataFrame:
+    """The same rows as strings for a wrapped, static table (layer names as the index)."""
+    def num(value, fmt):
+        return "—" if value is None else format(value, fmt)
+    frame = why_frame(rows)
+    out = pd.DataFrame({
+        "bits": [f"{s} → {b}" if s is not None and s != b else f"{b}"
+                 for s, b in zip(frame["start bits"], frame["bits"])],
+        "weights": [num(v, ",") for v in frame["weights"]],
+        "LSB density": [num(v, ".3f") for v in frame["LSB density"]],
+        "Tr(H)/N": [num(v, ".2e") for v in frame["sensitivity"]],
+        "× mean": [num(v, ".2f") for v in frame["× mean"]],
+        "why": frame["why"].tolist()}, index=pd.Index(frame["layer"].tolist(), name="layer"))
+    return out

@@ -1,0 +1,217 @@
+"""Every dashboard page under AppTest against a real store seeded by real short runs: the launch form
+makes the right config and a real run (or, on bad input, the field's error and nothing), the live
+page shows a run's charts and its failures, and the other pages work on the same data."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+
+import pytest
+
+from dashboard_seed import wait
+from msq.runs import RunStore, reap
+from msq.runs.procs import HOST, process_start_time
+
+pytestmark = pytest.mark.xdist_group("dashboard")   # one worker seeds the store once
+
+
+def texts(at, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def panel(at) -> list[str]:
+    """The names of the charts in the run page's live chart panel, in order."""
+    [component] = at.get("component_instance")
+    return [item["key"] for item in json.loads(json.loads(component.proto.json_args)["panel"])]
+
+
+def open_page(at, page: str, **query):
+    at.run()
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+# -- launch ---------------------------------------------------------------------------------------
+def fill_launch_form(at, **numbers):
+    at.selectbox(key="f:model_choice").set_value("tinycnn")
+    at.selectbox(key="f:dataset_choice").set_value("digits")
+    for key, value in {"train.pretrain_epochs": 1, "train.search_epochs": 2, "train.finetune_epochs": 1,
+                       "train.threads": 1, **numbers}.items():
+        at.number_input(key=f"f:{key}").set_value(value)
+    return at.run()
+
+
+def test_launch_form_queues_a_real_run_with_the_configured_values(fresh_app):
+    at = open_page(fresh_app, "launch")
+    fill_launch_form(at, **{"prune.threshold": 0.2, "train.seed": 7})
+    at.select_slider(key="f:reg.lam").set_value(64.0)
+    at.toggle(key="f:hessian.enabled").set_value(False)
+    at.text_input(key="f:name").input("from the form")
+    at.run()
+    at.button(key="launch_button").click().run()
+    assert not at.exception and not texts(at, "error")
+    store = RunStore(fresh_app_home(at))
+    [row] = store.list_runs()
+    assert row["status"] in ("queued", "running") and row["name"] == "from the form"
+    config = store.run(row["id"])["config"]
+    assert (config["method"], config["model"], config["data"]["name"]) == ("msq", "tinycnn", "digits")
+    assert config["reg"]["lam"] == 64.0 and config["prune"]["threshold"] == 0.2
+    assert config["hessian"]["enabled"] is False and config["train"]["seed"] == 7
+    assert [config["train"][k] for k in ("pretrain_epochs", "search_epochs", "finetune_epochs")] == [1, 2, 1]
+    assert (store.home / row["id"] / "config.json").is_file()
+    assert at.query_params["run"] == row["id"]            # a single launch opens its live page
+
+
+def test_lambda_sweep_queues_one_run_per_lambda(fresh_app):
+    at = open_page(fresh_app, "launch")
+    fill_launch_form(at)
+    at.toggle(key="f:sweep").set_value(True).run()
+    at.select_slider(key="f:sweep_range").set_value((4.0, 400.0))
+    at.number_input(key="f:sweep_count").set_value(3)
+    at.run()
+    at.button(key="launch_button").click().run()
+    assert not at.exception and not texts(at, "error")
+    rows = RunStore(fresh_app_home(at)).list_runs()
+    assert sorted(r["lam"] for r in rows) == [4.0, 40.0, 400.0]
+    assert sorted(r["status"] for r in rows) == ["queued", "queued", "running"]   # one CPU slot
+    assert all("λ=" in r["name"] for r in rows)
+
+
+def test_invalid_fields_show_their_errors_and_launch_nothing(fresh_app):
+    at = open_page(fresh_app, "launch")
+    fill_launch_form(at, **{"train.search_epochs": -1, "prune.threshold": 1.5, "train.batch_size": 0})
+    at.button(key="launch_button").click().run()
+    errors = " ".join(texts(at, "error"))
+    assert "train.search_epochs = -1 is invalid: allowed an integer in [0, 100000]" in errors
+    assert "prune.threshold = 1.5 is invalid" in errors and "train.batch_size = 0 is invalid" in errors
+    assert "Nothing was launched: 3 field(s) need fixing" in errors
+    assert RunStore(fresh_app_home(at)).list_runs() == []
+
+
+def test_a_missing_model_file_is_explained_and_nothing_launches(fresh_app):
+    at = open_page(fresh_app, "launch")
+    fill_launch_form(at)
+    at.selectbox(key="f:model_choice").set_value("your own model file…").run()
+    at.text_input(key="f:model_path").input("nowhere/net.py:make").run()
+    at.button(key="launch_button").click().run()
+    assert any("model file 'nowhere/net.py' does not exist" in e for e in texts(at, "error"))
+    assert RunStore(fresh_app_home(at)).list_runs() == []
+
+
+def fresh_app_home(at) -> str:
+    return os.environ["MSQ_HOME"]
+
+
+# -- run (live) ----------------------------------------------------------------------------------
+def test_run_page_shows_progress_charts_and_why_each_layer_got_its_bits(app, seeded):
+    at = open_page(app, "run", run=seeded["ids"]["msq_hard"])
+    assert texts(at, "header") == ["msq λ=5000"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Compression"].endswith("×") and metrics["Step"] == "92"
+    assert [p.proto.text.split("**")[1] for p in at.get("progress")] == ["pretrain", "search", "finetune"]
+    assert panel(at) == ["bits_heatmap", "bits_bars", "density_heatmap", "layer_lines", "sensitivity_bars",
+                         "sensitivity_heatmap", "loss", "accuracy", "trajectory", "lam"]
+    [table] = at.table
+    why = table.value
+    assert list(why.index) == ["conv1", "conv2", "fc"] and "why" in why.columns
+    assert any("two LSBs at once" in text for text in why["why"])
+
+
+def test_failed_run_shows_its_reason_and_the_worker_log(app, seeded):
+    at = open_page(app, "run", run=seeded["ids"]["killed"])
+    errors = " ".join(texts(at, "error"))
+    assert "This run failed" in errors and "died without recording an end" in errors
+    assert any("worker pid" in c.value for c in at.code)          # the log tail
+    assert {"bits_heatmap", "density_heatmap", "loss"} <= set(panel(at))   # its stored metrics are still drawn
+
+
+def test_deleted_folder_and_invalid_config_are_explained_and_the_page_works(app, seeded):
+    at = open_page(app, "run", run=seeded["ids"]["no_folder"])
+    assert any("is missing (deleted?)" in w for w in texts(at, "warning"))
+    assert {"bits_heatmap", "density_heatmap", "loss", "trajectory"} <= set(panel(at))
+    at.query_params["run"] = seeded["ids"]["bad_config"]
+    at.run()
+    assert not at.exception
+    assert any("the stored config is invalid: reg.lam = -5.0" in w for w in texts(at, "warning"))
+    at.query_params["run"] = seeded["ids"]["corrupt_json"]           # config and summary not even JSON
+    at.run()
+    assert not at.exception
+    assert any("is not valid JSON" in w for w in texts(at, "warning"))
+    assert {"bits_heatmap", "density_heatmap", "loss"} <= set(panel(at))
+
+
+@pytest.mark.parametrize("bad_id", ["20991231-000000-abcdef", "../../etc/passwd"])
+def test_unknown_or_malformed_run_id_shows_a_clear_error(app, bad_id):
+    at = open_page(app, "run", run=bad_id)
+    assert any("Cannot show this run" in e and ("no run" in e or "invalid run id" in e) for e in texts(at, "error"))
+    assert at.selectbox(key="run_picker").value is None          # and a picker to choose an existing one
+
+
+def test_live_lambda_slider_sends_the_new_lambda_to_a_running_run(app, seeded, live_process):
+    store = RunStore(seeded["home"])
+    run_id = store.create_run({"method": "msq", "model": "tinycnn", "data": {"name": "digits"}, "reg": {"lam": 32.0}},
+                              name="pretend running", status="running")
+    store.update_run(run_id, pid=live_process.pid, pid_start=process_start_time(live_process.pid), host=HOST,
+                     started=time.time(), heartbeat=time.time())
+    try:
+        at = open_page(app, "run", run=run_id)
+        slider = at.select_slider(key=f"lamslider:{run_id}")
+        assert not slider.disabled and slider.value == 32.0
+        slider.set_value(64.0).run()
+        assert [(c["key"], c["value"]) for c in store.controls(run_id)] == [("lam", 64.0)]
+        stop = next(b for b in at.button if b.label == "Stop run")
+        stop.click().run()      # a stop request that a background thread escalates: poll for it
+        wait(lambda: any(c["key"] == "stop" for c in store.controls(run_id)), 10, "the stop control")
+    finally:
+        store.update_run(run_id, status="stopped", ended=time.time())
+        reap(store)
+
+
+# -- runs, compare, export, empty store ---------------------------------------------------------
+def test_runs_page_lists_every_run_and_filters(app, seeded):
+    at = open_page(app, "runs")
+    [frame] = [d.value for d in at.dataframe]
+    assert set(frame["id"]) >= set(seeded["ids"].values())       # the damaged records are listed too
+    assert {"λ", "accuracy (%)", "compression (×)", "avg bits", "duration"} <= set(frame.columns)
+    at.text_input(key="runs_search").input("uniform").run()
+    [frame] = [d.value for d in at.dataframe]
+    assert list(frame["id"]) == [seeded["ids"]["uniform"]]
+
+
+def test_compare_page_draws_the_front_and_two_allocations(app, seeded):
+    at = open_page(app, "compare")
+    assert not texts(at, "error")
+    assert len(at.get("plotly_chart")) == 5        # front, λ vs compression, λ vs accuracy, two allocations
+    assert "Numbers" in [s.value for s in at.subheader]
+
+
+def test_export_page_offers_the_canonical_report_and_a_quick_fallback(app, seeded):
+    run_id = seeded["ids"]["msq"]
+    at = open_page(app, "export", run=run_id)
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"JSON", "CSV", "Markdown", "HTML report", "Quick JSON", "Quick CSV"} <= labels
+    from dashboard.components.report import build_report, export_files, report_csv
+    from dashboard.components.snapshot import read_snapshot
+    files = export_files(str(seeded["home"]), run_id, ("test",))
+    canonical = json.loads(files["json"][3]())                 # what the JSON button renders on click
+    assert canonical["run"]["id"] == run_id and list(canonical["layers"]) == ["conv1", "conv2", "fc"]
+    assert files["csv"][3]().decode().splitlines()[0].startswith("fqn")
+    store = RunStore(seeded["home"])
+    quick = build_report(read_snapshot(store, run_id))
+    rows = list(csv.DictReader(io.StringIO(report_csv(quick))))
+    assert [r["fqn"] for r in rows] == ["conv1", "conv2", "fc", "TOTAL"]
+    assert float(rows[-1]["bits"]) == pytest.approx(canonical["totals"]["average_bits"], abs=1e-3)
+    assert [l["bits"] for l in quick["layers"]] == [l["bits"] for l in canonical["layers"].values()]
+
+
+@pytest.mark.parametrize("page", ["runs", "launch", "run", "compare", "export"])
+def test_every_page_works_on_an_empty_store(fresh_app, page):
+    at = open_page(fresh_app, page)
+    if page != "launch":
+        assert any("No runs yet" in i for i in texts(at, "info"))
