@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Subset
 
@@ -31,6 +30,7 @@ from msq.errors import ConfigError
 from msq.multibit.layers import allocation, prepare_multibit_, set_width_, switchable_batchnorms
 from msq.quant import quant_layers
 from msq.quant.inventory import float_param_count
+from msq.training.evaluate import evaluate
 
 Allocation = Union[int, dict]
 
@@ -55,20 +55,9 @@ def accuracy(model: nn.Module, data, device: torch.device | str = "cpu", max_sam
     activations stay in cache), 512 on an accelerator.
     """
     batch_size = batch_size or (64 if torch.device(device).type == "cpu" else 512)
-    was_training = model.training
-    model.eval()
-    correct, total, loss_sum = 0, 0, 0.0
-    try:
-        with torch.inference_mode():
-            for x, y in make_loader(_dataset(data, max_samples), batch_size, shuffle=False):
-                x, y = x.to(device), y.to(device)
-                logits = model(x)
-                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-                correct += int((logits.argmax(1) == y).sum())
-                total += y.numel()
-    finally:
-        model.train(was_training)
-    return {"acc": 100.0 * correct / max(total, 1), "loss": loss_sum / max(total, 1)}
+    loader = make_loader(_dataset(data, max_samples), batch_size, shuffle=False)
+    result = evaluate(model, loader, torch.device(device))
+    return {"acc": result["acc"], "loss": result["loss"]}
 
 
 def size_stats(model: nn.Module) -> dict:

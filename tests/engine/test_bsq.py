@@ -17,6 +17,7 @@ from msq.quant.inventory import float_param_count, trainable_param_count
 from msq.training.callbacks import Callback
 from msq.training.trainer import Trainer
 from sample_models import create_model
+from engine_helpers import CrashAfterEpoch
 
 
 def bsq_linear(bits: int = 4, max_bits: int = 8, shape=(6, 5), seed: int = 0):
@@ -210,19 +211,6 @@ def test_bsq_run_goes_through_the_phases_with_events_and_a_summary():
     assert summary["final_acc"] > 50 and summary["trainable_params"] == trainable_param_count(trainer.model)
     assert summary["bsq"]["average_bits_with_sign"] > summary["average_bits"]
     assert set(trainer.model.conv2.planes.unique().tolist()) <= {0.0, 1.0}        # binary at the end
-
-
-class CrashAfterEpoch(Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, trainer, scalars):
-        if trainer.state.epoch == self.epoch:
-            trainer._crash = True
-
-    def on_step_end(self, trainer, scalars):
-        if getattr(trainer, "_crash", False):
-            raise RuntimeError("simulated crash")
 
 
 def test_resume_loads_planes_whose_shapes_changed(tmp_path):

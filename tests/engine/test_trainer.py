@@ -6,6 +6,7 @@ import torch
 from msq.config import RunConfig
 from msq.training.callbacks import Callback
 from msq.training.trainer import Trainer
+from engine_helpers import CrashAfterEpoch
 
 
 def tiny_cfg(**changes) -> RunConfig:
@@ -134,19 +135,6 @@ def test_nan_loss_stops_the_run_with_a_clear_reason(tmp_path):
     assert "the loss became nan at step 0 (pretrain phase" in summary["error"]
     assert "lower train.lr" in summary["error"]
     assert rec.calls[-1] == "run_end:failed" and rec.events[-1][0] == "nan"
-
-
-class CrashAfterEpoch(Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, trainer, scalars):
-        if trainer.state.epoch == self.epoch:
-            trainer._crash = True
-
-    def on_step_end(self, trainer, scalars):
-        if getattr(trainer, "_crash", False):
-            raise RuntimeError("simulated crash")
 
 
 def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(tmp_path):

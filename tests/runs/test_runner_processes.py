@@ -20,7 +20,7 @@ def loss_steps(store: RunStore, run_id: str) -> list:
     return store.scalar_series(run_id, "loss", max_points=None)["loss"]["step"]
 
 
-def wait_until_final(store: RunStore, run_id: str, timeout: float = 60.0) -> dict:
+def wait_until_final(store: RunStore, run_id: str, timeout: float = 240.0) -> dict:
     return wait_for(lambda: (r := store.run(run_id))["status"] in FINAL and r, timeout, f"run {run_id} to end")
 
 
@@ -58,9 +58,9 @@ def test_killed_worker_is_marked_failed_with_its_log_and_resume_continues_the_se
     run_dir = tmp_path / run_id
     # kill it just after a mid-epoch flush: the store then holds steps past the last checkpoint, which the
     # resumed worker trains again -- they must replace, not duplicate, the stored ones
-    per_epoch = wait_for(lambda: store.scalar_series(run_id, "val_acc")["val_acc"]["step"], 60, "one epoch")[0]
+    per_epoch = wait_for(lambda: store.scalar_series(run_id, "val_acc")["val_acc"]["step"], 180, "one epoch")[0]
     wait_for(lambda: (run_dir / "checkpoint.pt").exists() and 1 <= len(loss_steps(store, run_id)) % per_epoch
-             <= per_epoch - 40, 60, "a checkpoint and a mid-epoch flush", interval=0.02)
+             <= per_epoch - 40, 180, "a checkpoint and a mid-epoch flush", interval=0.02)
     os.kill(store.run(run_id)["pid"], signal.SIGKILL)
     killed = time.monotonic()
     wait_for(lambda: reap(tmp_path) or store.run(run_id)["status"] == "failed", 10, "the dead worker to be reaped")
@@ -86,7 +86,7 @@ def test_killed_worker_is_marked_failed_with_its_log_and_resume_continues_the_se
 def test_live_lam_change_is_applied_and_logged_then_stop_ends_the_run_at_the_next_step(tmp_path):
     store = RunStore(tmp_path)
     run_id = launch(tmp_path, tiny_config(pretrain=1, search=40, finetune=0))
-    wait_for(lambda: len(store.events(run_id, "phase")) == 2 and len(loss_steps(store, run_id)) > 30, 60,
+    wait_for(lambda: len(store.events(run_id, "phase")) == 2 and len(loss_steps(store, run_id)) > 30, 180,
              "the search phase")
     set_lam(tmp_path, run_id, 123.0)
     event = wait_for(lambda: store.events(run_id, "lam_change"), 10, "the lam_change event")[0]
