@@ -36,7 +36,7 @@ from msq.data.loader import mix_seed
 from msq.errors import TrainingDivergedError
 from msq.multibit import coreset as cs
 from msq.multibit.calibrate import calibrate_grids_
-from msq.multibit.evaluate import accuracy, size_stats
+from msq.multibit.evaluate import accuracy
 from msq.multibit.layers import prepare_multibit_, set_width_, switchable_batchnorms
 from msq.quant import quant_layers
 from msq.training.methods import Method

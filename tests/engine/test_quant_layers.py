@@ -6,7 +6,7 @@ from torch import nn
 from msq.config import QuantConfig
 from msq.errors import ConfigError, NothingToQuantizeError
 from msq.functional import fake_quantize
-from msq.quant import (QuantConv2d, QuantLinear, bit_allocation, convert_, quant_layers, quantize_, restore_,
+from msq.quant import (QuantConv2d, QuantLinear, bit_allocation, convert_, quantize_, restore_,
                        set_bit_allocation_, set_mode_)
 from msq.quant.inventory import float_param_count, layer_inventory
 
