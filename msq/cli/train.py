@@ -122,6 +122,11 @@ def run(args) -> int:
         from msq.training.worker import run_worker
         return run_worker(home, args.run_id)
     cfg = config_from_args(args)
+    from msq.training.distributed import env_world_size
+    if env_world_size() > 1:      # started by the user's own torchrun (e.g. several nodes)
+        from msq.training.ddp_launch import register_torchrun_run
+        from msq.training.worker import run_worker
+        return run_worker(home, register_torchrun_run(cfg, home))
     from msq.training.foreground import train_in_foreground
     summary = train_in_foreground(cfg, home, progress=not args.quiet and sys.stderr.isatty(), quiet=args.quiet)
     return 0 if summary["status"] in ("completed", "stopped") else 1

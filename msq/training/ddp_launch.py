@@ -7,7 +7,8 @@ end (a rank was killed, the rendezvous failed), the supervisor marks the run fai
 
 Multi-node: run torchrun yourself on every node with its rendezvous flags (see the README), e.g.
 ``torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29400 -m msq train
---run-id ID --home SHARED_HOME``; the run store and run folder must be on storage every node sees.
+--config run.json --home SHARED_HOME``: rank 0 records the run and tells the others its id. The run
+store and run folder must be on storage every node sees.
 """
 from __future__ import annotations
 
@@ -53,3 +54,22 @@ def supervise(store: RunStore, run_id: str, nproc: int, progress: bool = False) 
                          f"torchrun exited with code {code} before rank 0 recorded the end of the {nproc}-process "
                          "run (a rank died or could not start)", run_id, row["pid"]))
     return 0 if code == 0 and store.run(run_id)["status"] in ("completed", "stopped") else 1
+
+
+def register_torchrun_run(cfg, home: str) -> str:
+    """Under a torchrun the user started (``torchrun ... -m msq train --config run.json``): rank 0 records
+    a new run in the store and every rank gets its id; then each rank trains it as a worker."""
+    from msq.runs.ids import new_run_id
+    from msq.training.distributed import broadcast_object, init_distributed
+    from msq.training.setup import resolve_device
+
+    ctx, _ = init_distributed(resolve_device(cfg.train.device))
+    run_id = None
+    if ctx.is_main:
+        cfg = cfg.replace(**{"train.nproc": ctx.world})
+        store = RunStore(home)
+        run_id = store.create_run(cfg.to_dict(), name=cfg.name, device=cfg.train.device, status="running",
+                                  run_id=new_run_id())
+        store.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        print(run_id, flush=True)
+    return broadcast_object(ctx, run_id)

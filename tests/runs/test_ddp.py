@@ -83,3 +83,18 @@ def test_killing_one_rank_fails_the_run_and_resume_completes_it(tmp_path):
     assert row["status"] == "completed", row["error"]
     steps = store.scalar_series(run_id, "loss", max_points=None)["loss"]["step"]
     assert steps == list(range(1, len(steps) + 1))
+
+
+def test_a_users_own_torchrun_records_one_run(tmp_path):
+    """`torchrun ... -m msq train --config run.json` (how several nodes are used): rank 0 records the run."""
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "msq", "train", "--model", "lenet5", "--dataset", "digits", "--epochs", "1,1,1",
+                           "--threads", "1", "--home", str(home)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = RunStore(home).list_runs()
+    assert len(runs) == 1 and runs[0]["status"] == "completed"
+    row = RunStore(home).run(runs[0]["id"])
+    assert row["config"]["train"]["nproc"] == 2 and row["summary"]["steps_done"] > 0
