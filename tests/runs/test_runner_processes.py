@@ -54,10 +54,12 @@ def test_three_runs_train_at_once_and_the_queue_drains_while_a_reader_polls(tmp_
 
 def test_killed_worker_is_marked_failed_with_its_log_and_resume_continues_the_series(tmp_path):
     store = RunStore(tmp_path)
-    run_id = launch(tmp_path, tiny_config(pretrain=1, search=1, finetune=1, batch_size=4))  # epochs > 1 s
+    run_id = launch(tmp_path, tiny_config(pretrain=1, search=2, finetune=1, batch_size=1))  # epochs of seconds
     run_dir = tmp_path / run_id
     # kill it just after a mid-epoch flush: the store then holds steps past the last checkpoint, which the
-    # resumed worker trains again -- they must replace, not duplicate, the stored ones
+    # resumed worker trains again -- they must replace, not duplicate, the stored ones. Batch 1 makes an
+    # epoch last several one-second flushes even on a fast machine, and three epochs after the first
+    # checkpoint give the poll three chances.
     per_epoch = wait_for(lambda: store.scalar_series(run_id, "val_acc")["val_acc"]["step"], 180, "one epoch")[0]
     wait_for(lambda: (run_dir / "checkpoint.pt").exists() and 1 <= len(loss_steps(store, run_id)) % per_epoch
              <= per_epoch - 40, 180, "a checkpoint and a mid-epoch flush", interval=0.02)
@@ -77,7 +79,7 @@ def test_killed_worker_is_marked_failed_with_its_log_and_resume_continues_the_se
     resumed_at = int(re.search(r"--- resuming from .* at step (\d+)", (run_dir / "worker.log").read_text())[1])
     assert resumed_at < len(before)
     total = run["summary"]["steps_done"]
-    assert total == 3 * per_epoch and loss_steps(store, run_id) == list(range(1, total + 1))   # no gap, no duplicate
+    assert total == 4 * per_epoch and loss_steps(store, run_id) == list(range(1, total + 1))   # no gap, no duplicate
     assert [e["payload"]["phase"] for e in store.events(run_id, "phase")] == ["pretrain", "search", "finetune"]
     assert [e["step"] for e in store.events(run_id, "resume")] == [resumed_at]
     assert store.scalar_series(run_id, "val_acc", max_points=None)["val_acc"]["step"] == list(range(per_epoch, total + 1, per_epoch))
