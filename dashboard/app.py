@@ -34,6 +34,8 @@ PAGES = {
     "runs": st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
     "launch": st.Page("app_pages/launch.py", title="Launch", icon=":material/rocket_launch:", url_path="launch"),
     "run": st.Page("app_pages/run.py", title="Run (live)", icon=":material/monitoring:", url_path="run"),
+    "multibit": st.Page("app_pages/multibit.py", title="Multi-bit", icon=":material/stacked_line_chart:",
+                        url_path="multibit"),
     "compare": st.Page("app_pages/compare.py", title="Compare", icon=":material/scatter_plot:", url_path="compare"),
     "export": st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
 }

@@ -69,17 +69,90 @@ def catalog() -> dict:
 
 
 @st.cache_resource(show_spinner=False)
-def devices() -> list[tuple[str, str]]:
-    """[(device, label)]: the CPU and each GPU torch can see (torch.cuda, if torch imports)."""
-    out = [("cpu", f"cpu ({os.cpu_count()} cores)")]
+def gpu_names() -> dict[int, str]:
+    """{index: name} of the GPUs torch can see (empty without CUDA or without torch)."""
     try:
         import torch
         if torch.cuda.is_available():
-            for i in range(torch.cuda.device_count()):
-                out.append((f"cuda:{i}", f"cuda:{i} — {torch.cuda.get_device_name(i)}"))
+            return {i: torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())}
     except Exception:   # no torch, or a broken CUDA install: the CPU is still there
         pass
+    return {}
+
+
+def gpus() -> tuple[int, ...]:
+    """The GPU indices the runner assigns runs to ($MSQ_GPUS, $CUDA_VISIBLE_DEVICES or nvidia-smi), else
+    the ones torch sees: the launch form offers what the queue can actually hand out."""
+    from msq.runs.gpus import visible_gpus
+    return visible_gpus() or tuple(gpu_names())
+
+
+def devices() -> list[tuple[str, str]]:
+    """[(device, label)]: the CPU, "any free GPU" and each GPU, when there are GPUs."""
+    out = [("cpu", f"cpu ({os.cpu_count()} cores)")]
+    found = gpus()
+    if found:
+        names = gpu_names()
+        out.append(("cuda", f"any free GPU ({len(found)} here; the runner assigns one per process)"))
+        out += [(f"cuda:{i}", f"cuda:{i}" + (f" — {names[i]}" if i in names else "")) for i in found]
     return out
+
+
+# -- multi-bit models for the what-if mixer ----------------------------------------------------------
+class LoadedMultiBit:
+    """A multi-bit run's model rebuilt from its checkpoint, with a lock (one cached model serves every
+    browser session, and a mix is applied to the model while it runs), the time one evaluation of the
+    whole validation split takes, and the run's uniform widths evaluated once per sample count."""
+
+    def __init__(self, run, load_seconds: float) -> None:
+        self.run, self.load_seconds = run, load_seconds
+        self.layers = run.layers               # base widths: every searched layer at the widest trained width
+        self.lock = threading.Lock()
+        self.n_val = len(run.data.val)
+        widest = max(run.widths["trained"])
+        self._uniform: dict[int, dict] = {self.n_val: {widest: self.evaluate(widest)}}
+        self.full_seconds = self._uniform[self.n_val][widest]["seconds"]
+
+    def evaluate(self, mix, samples: int | None = None) -> dict:
+        with self.lock:
+            return self.run.evaluate(mix, max_samples=samples if samples and samples < self.n_val else None)
+
+    def has_uniform(self, samples: int) -> bool:
+        return len(self._uniform.get(samples, {})) == len(self.run.widths["trained"] + self.run.widths["unseen"])
+
+    def uniform(self, samples: int) -> dict:
+        """{b: evaluation} at every trained and unseen width, on the first ``samples`` validation images."""
+        points = self._uniform.setdefault(samples, {})
+        for b in sorted(self.run.widths["trained"] + self.run.widths["unseen"]):
+            if b not in points:
+                points[b] = self.evaluate(b, samples)
+        return points
+
+
+@st.cache_resource(show_spinner="Loading the multi-bit model from its checkpoint…", max_entries=4)
+def _multibit_model(run_dir: str, checkpoint_mtime_ns: int) -> LoadedMultiBit:
+    import torch
+
+    from msq.multibit import load_multibit_run
+    # half the cores at most: training workers share this machine, and OpenMP threads that contend with
+    # them turn a 10 ms evaluation into half a second (measured on 2 cores with a worker running)
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    started = time.perf_counter()
+    run = load_multibit_run(run_dir)
+    return LoadedMultiBit(run, time.perf_counter() - started)
+
+
+def multibit_model(run_id: str) -> LoadedMultiBit:
+    """The run's model, loaded once per checkpoint (a new epoch's checkpoint loads again). Raises
+    ConfigError when the run folder has no checkpoint yet or the run is not a multi-bit run."""
+    from msq.errors import ConfigError
+    path = store().run_dir(run_id) / "checkpoint.pt"
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        raise ConfigError(f"no checkpoint at {path}: a multi-bit run writes one after each epoch; wait for its "
+                          "first epoch, or resume it if it stopped before one") from None
+    return _multibit_model(str(path.parent), mtime)
 
 
 # -- live charts that keep zoom across refreshes -----------------------------------------------------

@@ -8,7 +8,9 @@ import streamlit as st
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import charts
+from dashboard.components.multibit import width_points
 from dashboard.components.runs_table import compare_points, run_label
+from msq.errors import MSQError
 from msq.report import figures
 
 st.title("Compare runs")
@@ -30,14 +32,32 @@ chosen = c1.multiselect("Runs", list(by_id), default=default, format_func=labels
 refs_on = c2.toggle("uniform QAT references", value=True, help="Show every uniform-QAT run as a reference point")
 picked = [by_id[i] for i in chosen]
 refs = [r for r in rows if r["method"] == "uniform" and r["id"] not in chosen] if refs_on else []
-points = compare_points(picked + refs)
+
+
+def with_widths(points: list[dict]) -> list[dict]:
+    """Multi-bit runs as one point per width (their headline is a mean over widths at the widest size)."""
+    out = []
+    for p in points:
+        if p["method"] != "multibit":
+            out.append(p)
+            continue
+        try:
+            row = store.run(p["id"])
+        except (MSQError, ValueError):   # a damaged record: keep its headline point
+            row = None
+        out += (width_points(row, row.get("summary")) if row else []) or [p]
+    return out
+
+
+points = with_widths(compare_points(picked + refs))
 if not [p for p in points if p["compression"] is not None and p["accuracy"] is not None]:
     st.info("None of these runs has finished an epoch yet: accuracy and compression appear after the first epoch.")
 else:
     ui.chart(charts.to_figure(figures.accuracy_vs_compression(
         points, title="Accuracy vs compression — Pareto front of the searched runs"), "compare"), key="cmp_front")
-    st.caption("Colour = average bits on the shared bit scale; ◆ uniform QAT at fixed widths (reference); the "
-               "dashed line links runs that no other run beats on both accuracy and compression.")
+    st.caption("Colour = average bits on the shared bit scale; ◆ uniform QAT at fixed widths (reference); ▲ a "
+               "multi-bit run at each of its widths; ■ BSQ; the dashed line links runs that no other run beats on "
+               "both accuracy and compression.")
 c1, c2 = st.columns(2)
 with c1:
     ui.chart(charts.lam_sweep(compare_points(picked), "compression"), key="cmp_lam_comp")
@@ -66,7 +86,9 @@ if len(allocations) == 2 and allocations["A"] and allocations["B"]:
     with st.expander("Per-layer difference"):
         st.dataframe(diff, hide_index=True, width="stretch")
 
-table = pd.DataFrame([{"run": labels[p["id"]], "method": p["method"], "λ": p["lam"] if p["method"] == "msq" else None,
+table = pd.DataFrame([{"run": labels[p["id"]] + (f" — {p['label'].split(' @')[-1]}" if p["method"] == "multibit" and
+                                                  " @" in p["label"] else ""),
+                       "method": p["method"], "λ": p["lam"] if p["method"] == "msq" else None,
                        "accuracy (%)": p["accuracy"],
                        "compression (×)": p["compression"], "avg bits": p["avg_bits"]} for p in points])
 if not table.empty:

@@ -8,16 +8,26 @@ import streamlit as st
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
-from msq.config import METHODS
+from msq.config import CORESET_SCORES, CORESET_SELECTIONS, METHODS
 from msq.errors import MSQError
 from msq.runs import runner
 
 K = "f:"   # widget keys are "f:" + the config field's dotted key (or a form-only name)
 KEEP = {"persist_state": "session"}   # the form keeps its values while you look at other pages
-FIELDS = ("train.device", "uniform_bits", "bsq.decay", "reg.lam", "prune.threshold", "prune.every", "prune.min_bits",
-          "hessian.enabled", "hessian.probes", "train.pretrain_epochs", "train.search_epochs", "train.finetune_epochs",
-          "quant.init_bits", "quant.act_bits", "quant.keep_first_last", "train.seed", "train.batch_size", "train.lr",
-          "train.log_every", "train.threads")   # config fields whose widget key is K + the dotted name
+FIELDS = ("train.device", "train.nproc", "uniform_bits", "bsq.decay", "bsq.requant_every", "reg.lam", "prune.threshold",
+          "prune.every", "prune.min_bits", "hessian.enabled", "hessian.probes", "train.pretrain_epochs",
+          "train.search_epochs", "train.finetune_epochs", "quant.init_bits", "quant.act_bits", "quant.keep_first_last",
+          "train.seed", "train.batch_size", "train.lr", "train.log_every", "train.threads", "multibit.act_bits",
+          "multibit.bias_correction", "multibit.shared_bn", "multibit.coreset_fraction", "multibit.reselect_every",
+          "multibit.selection", "multibit.score")   # config fields whose widget key is K + the dotted name
+SCHEDULE = {   # what the three epoch counts mean for each method
+    "msq": "Epochs per phase: pretrain (float) → search (λ on, pruning) → finetune (λ off, bits frozen).",
+    "bsq": "Epochs per phase: pretrain (float) → search (bit planes with the group Lasso, re-quantized every few "
+           "epochs) → finetune (bits frozen).",
+    "uniform": "Pretrain (float), then quantization-aware training at the fixed width for search + finetune epochs.",
+    "multibit": "Pretrain (float), then multi-bit training for search + finetune epochs: every step trains every "
+                "width (each on its own coreset when the fraction is below 1).",
+}
 
 
 def _get(name, fallback=None):
@@ -42,14 +52,17 @@ def collect() -> tuple[dict, list[float], dict]:
     for key in FIELDS:
         if K + key in st.session_state:
             values[key] = _get(key)
+    if values.get("multibit.act_bits") == "none":
+        values["multibit.act_bits"] = None
     values["prune.target_avg_bits"] = _get("prune.target_avg_bits") if _get("use_target") else None
     if method == "multibit":
-        text = _get("multibit.bits") or ""
-        try:
-            values["multibit.bits"] = [int(p) for p in text.replace(" ", "").split(",") if p]
-        except ValueError:
-            errors["multibit.bits"] = (f"multibit.bits = {text!r} is invalid: write widths separated by commas, "
-                                       "e.g. 2,3,4,8")
+        for key, allow_empty in (("multibit.bits", False), ("multibit.eval_bits", True)):
+            if K + key in st.session_state:
+                widths, problem = lf.parse_widths(key, _get(key), allow_empty)
+                if problem:
+                    errors[key] = problem
+                else:
+                    values[key] = widths
     values["name"] = (_get("name") or "").strip()
     lams = [values.get("reg.lam", lf.default("reg.lam"))]
     if method == "msq" and _get("sweep"):
@@ -59,6 +72,7 @@ def collect() -> tuple[dict, list[float], dict]:
         except MSQError as exc:
             errors["sweep"] = str(exc)
     errors.update(lf.check_paths(values, Path.cwd()))   # workers start in this process's folder
+    errors.update(lf.check_devices(values, resources.gpus()))
     return values, lams, errors
 
 
@@ -98,6 +112,55 @@ def section(title: str, caption: str = ""):
     if caption:
         box.caption(caption)
     return box
+
+
+def bsq_options() -> None:
+    """BSQ: the group-Lasso strength on its own log grid, and how often bit planes are re-quantized."""
+    c1, c2 = st.columns([3, 1])
+    c1.select_slider("BSQ decay α — group-Lasso strength (log scale)", options=lf.DECAY_GRID,
+                     value=lf.default("bsq.decay"), format_func=lf.format_lam, key=K + "bsq.decay",
+                     help=lf.HELP["bsq.decay"], **KEEP)
+    c2.number_input("Re-quantize (epochs)", value=lf.default("bsq.requant_every"), step=1,
+                    key=K + "bsq.requant_every", help=lf.HELP["bsq.requant_every"], **KEEP)
+    st.caption("Higher α pushes whole bit planes to zero faster; a re-quantization then drops them (fewer bits).")
+    for key in ("bsq.decay", "bsq.requant_every"):
+        error(key)
+
+
+def multibit_options() -> None:
+    """Multi-bit (EMQ): widths, activation widths, bias correction / shared BatchNorm, bit-wise coresets."""
+    c1, c2, c3 = st.columns(3)
+    c1.text_input("Widths to train", value="2,3,4,8", key=K + "multibit.bits", help=lf.HELP["multibit.bits"], **KEEP)
+    c2.text_input("Unseen widths to evaluate", value="5,6,7", key=K + "multibit.eval_bits",
+                  help=lf.HELP["multibit.eval_bits"], **KEEP)
+    c3.selectbox("Activation bits", lf.ACT_BITS_CHOICES, format_func=lf.format_act_bits, key=K + "multibit.act_bits",
+                 help=lf.HELP["multibit.act_bits"], **KEEP)
+    for key in ("multibit.bits", "multibit.eval_bits", "multibit.act_bits"):
+        error(key)
+    c1, c2 = st.columns(2)
+    c1.toggle("Weight bias correction", value=lf.default("multibit.bias_correction"), key=K + "multibit.bias_correction",
+              help=lf.HELP["multibit.bias_correction"], **KEEP)
+    c2.toggle("One shared BatchNorm", value=lf.default("multibit.shared_bn"), key=K + "multibit.shared_bn",
+              help=lf.HELP["multibit.shared_bn"], **KEEP)
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+    fraction = c1.slider("Coreset fraction per width", 0.05, 1.0, value=float(lf.default("multibit.coreset_fraction")),
+                         step=0.05, key=K + "multibit.coreset_fraction", help=lf.HELP["multibit.coreset_fraction"],
+                         **KEEP)
+    full = fraction >= 1.0
+    c2.number_input("Re-select (epochs)", value=lf.default("multibit.reselect_every"), step=1, disabled=full,
+                    key=K + "multibit.reselect_every", help=lf.HELP["multibit.reselect_every"], **KEEP)
+    c3.selectbox("Selection", list(CORESET_SELECTIONS), index=list(CORESET_SELECTIONS).index(
+        lf.default("multibit.selection")), disabled=full, key=K + "multibit.selection",
+        help=lf.HELP["multibit.selection"], **KEEP)
+    c4.selectbox("Score", list(CORESET_SCORES), index=list(CORESET_SCORES).index(lf.default("multibit.score")),
+                 disabled=full, key=K + "multibit.score", help=lf.HELP["multibit.score"], **KEEP)
+    st.caption("Full data: every width sees every sample each epoch." if full else
+               f"Each width trains on its own {fraction:.0%} of the training set, the samples its own model finds "
+               "hardest (EL2N), re-selected as training goes: about "
+               f"{1 / fraction:.1f}× less training per epoch, plus the scoring passes.")
+    for key in ("multibit.coreset_fraction", "multibit.reselect_every", "multibit.selection", "multibit.score",
+                "multibit.bias_correction", "multibit.shared_bn"):
+        error(key)
 
 
 if (goto := st.session_state.pop("goto_run", None)) is not None:
@@ -146,9 +209,13 @@ with left:
             error("data.root")
         devices = resources.devices()
         labels = dict(devices)
-        st.selectbox("Device", [d for d, _ in devices], index=1 if len(devices) > 1 else 0,   # the first GPU if any
-                     format_func=labels.get, key=K + "train.device", **KEEP)
+        c1, c2 = st.columns([3, 1])
+        c1.selectbox("Device", [d for d, _ in devices], index=1 if len(devices) > 1 else 0,   # any free GPU, if any
+                     format_func=labels.get, key=K + "train.device", help=lf.HELP["train.device"], **KEEP)
+        c2.number_input("Processes per run", value=lf.default("train.nproc"), step=1, key=K + "train.nproc",
+                        help=lf.HELP["train.nproc"], **KEEP)
         error("train.device")
+        error("train.nproc")
 
     with section("Method"):
         method = st.segmented_control("Method", list(METHODS), default="msq", required=True, key=K + "method",
@@ -160,13 +227,9 @@ with left:
                             key=K + "uniform_bits", help=lf.HELP["uniform_bits"], **KEEP)
             error("uniform_bits")
         elif method == "bsq":
-            st.number_input("BSQ decay α", value=lf.default("bsq.decay"), format="%.4f", step=0.001,
-                            key=K + "bsq.decay", help=lf.HELP["bsq.decay"], **KEEP)
-            error("bsq.decay")
+            bsq_options()
         elif method == "multibit":
-            st.text_input("Widths to train", value="2,3,4,8", key=K + "multibit.bits", help=lf.HELP["multibit.bits"],
-                          **KEEP)
-            error("multibit.bits")
+            multibit_options()
 
     if (method or "msq") == "msq":
         with section("Bit-level sparsity search"):
@@ -199,8 +262,7 @@ with left:
                             key=K + "prune.target_avg_bits", help=lf.HELP["prune.target_avg_bits"], **KEEP)
             error("prune.target_avg_bits")
 
-    with section("Schedule and precision", "Epochs per phase: pretrain (float) → search (λ on, pruning) → "
-                                           "finetune (λ off, bits frozen)."):
+    with section("Schedule and precision", SCHEDULE.get(method or "msq", "")):
         c1, c2, c3 = st.columns(3)
         for col, key, label in ((c1, "train.pretrain_epochs", "Pretrain epochs"),
                                 (c2, "train.search_epochs", "Search epochs"),
@@ -209,10 +271,16 @@ with left:
             with col:
                 error(key)
         c1, c2, c3 = st.columns(3)
-        c1.slider("Initial bits", 2, 8, value=lf.default("quant.init_bits"), key=K + "quant.init_bits",
-                  help=lf.HELP["quant.init_bits"], **KEEP)
-        c2.selectbox("Activation bits", [None, 2, 3, 4, 5, 6, 7, 8], format_func=lambda b: "float (off)" if b is None
-                     else f"{b} bits", key=K + "quant.act_bits", help=lf.HELP["quant.act_bits"], **KEEP)
+        if method in ("uniform", "multibit"):   # their widths are set in the Method section
+            c1.caption("**Initial bits** — set by the method above")
+        else:
+            c1.slider("Initial bits", 2, 8, value=lf.default("quant.init_bits"), key=K + "quant.init_bits",
+                      help=lf.HELP["quant.init_bits"], **KEEP)
+        if method == "multibit":
+            c2.caption("**Activation bits** — set by the method above")
+        else:
+            c2.selectbox("Activation bits", [None, 2, 3, 4, 5, 6, 7, 8], format_func=lambda b: "float (off)" if b is None
+                         else f"{b} bits", key=K + "quant.act_bits", help=lf.HELP["quant.act_bits"], **KEEP)
         c3.number_input("Seed", value=lf.default("train.seed"), step=1, key=K + "train.seed",
                         help=lf.HELP["train.seed"], **KEEP)
         for key in ("quant.init_bits", "quant.act_bits", "train.seed"):
@@ -246,8 +314,11 @@ with right:
                 st.number_input("Runs in the sweep", value=4, step=1, key=K + "sweep_count", **KEEP)
                 error("sweep")
         plural = f"{len(lams)} runs" if len(lams) > 1 else "1 run"
+        nproc = values.get("train.nproc") or 1
+        where = labels.get(values.get("train.device", "cpu"), values.get("train.device", "cpu")).split(" (")[0]
         st.markdown(f"Queues **{plural}** of **{values['method']}** on **{values['model']}** / "
-                    f"**{values['data.name']}** ({values.get('train.device', 'cpu')})"
+                    f"**{values['data.name']}** ({where}" + (f", {nproc} processes each" if isinstance(nproc, int)
+                                                             and nproc > 1 else "") + ")"
                     + (f" at λ = {', '.join(f'{v:g}' for v in lams)}" if values["method"] == "msq" else "") + ".")
         st.button(f"Launch {plural}", type="primary", icon=":material/rocket_launch:", on_click=launch,
                   key="launch_button", width="stretch")

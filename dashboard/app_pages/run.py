@@ -10,7 +10,7 @@ from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
 from dashboard.components.live import build_figures, current_layers
-from dashboard.components.progress import PHASE_HELP, format_seconds, measure, phase_plan
+from dashboard.components.progress import format_seconds, measure, phase_help, phase_plan
 from dashboard.components.snapshot import events_of, read_run_row, read_snapshot
 from dashboard.components.why import layer_rows, why_display
 from msq.errors import MSQError, RunStoreError
@@ -19,6 +19,8 @@ from msq.runs import runner
 REFRESH_S = 2
 PANEL = [("bits_heatmap", "bits_bars"), ("density_heatmap", "layer_lines"), ("sensitivity_bars", "sensitivity_heatmap"),
          ("loss", "accuracy"), ("trajectory", "lam")]   # chart pairs, one row each
+PANELS = {"multibit": [("acc_widths", "loss_widths"), ("accuracy", "loss")]}   # every width, not one allocation
+STRENGTH = {"msq": ("λ", "LSB-penalty strength"), "bsq": ("BSQ decay α", "group-Lasso strength")}
 store = resources.store()
 rows = store.list_runs()
 if not rows:
@@ -81,14 +83,21 @@ def header(run: dict) -> None:
         picker()
     with c2:
         status = run.get("status")
-        if run.get("method") == "msq":
+        method = run.get("method")
+        if method in STRENGTH:
+            symbol, what = STRENGTH[method]
             lam_ok = status in ("running", "queued")
-            current = float(run["lam"]) if lf.valid_lam(run.get("lam")) else lf.default("reg.lam")
-            st.select_slider("λ live — LSB-penalty strength (log scale)", options=lf.lam_options(current),
+            changes = store.events(run["id"], "lam_change")
+            current = lf.live_strength(method, run.get("config"), changes[-1]["payload"].get("new") if changes else None)
+            st.select_slider(f"{symbol} live — {what} (log scale)", options=lf.strength_options(method, current),
                              value=current, format_func=lf.format_lam, key=f"lamslider:{run['id']}", on_change=set_lam,
-                             args=(run["id"],), disabled=not lam_ok, help=lf.HELP["reg.lam"])
-            st.caption("Moving λ changes the running search at its next step (logged as a λ-change event, dashed "
-                       "on the charts)." if lam_ok else "λ can change while the run is queued or running.")
+                             args=(run["id"],), disabled=not lam_ok,
+                             help=lf.HELP["reg.lam" if method == "msq" else "bsq.decay"])
+            st.caption(f"Moving {symbol} changes the running search at its next step (logged as a λ-change event, "
+                       "dashed on the charts)." if lam_ok else f"{symbol} can change while the run is queued or running.")
+        elif method == "multibit":
+            st.page_link(ui.page("multibit"), label="Every width, coresets and the what-if mixer",
+                         query_params={"run": run["id"]}, icon=":material/stacked_line_chart:")
         b1, b2 = st.columns(2)
         b1.button("Stop run", icon=":material/stop_circle:", disabled=status not in ("running", "queued"),
                   on_click=do, args=("stop", run["id"]), width="stretch")
@@ -138,13 +147,17 @@ def progress(snap) -> None:
     acc = (latest.get("val_acc") or {}).get("value")
     comp = (latest.get("compression") or {}).get("value")
     bits = (latest.get("avg_bits") or {}).get("value")
-    lam = snap.run.get("lam")
+    method, config = snap.run.get("method"), snap.config or {}
+    multibit = method == "multibit"
+    widest = f" at {max(config['multibit']['bits'])} bits" if multibit and config else ""
     m = st.columns(6)
-    m[0].metric("Validation accuracy", "—" if acc is None else f"{acc:.2f}%")
-    m[1].metric("Compression", "—" if comp is None else f"{comp:.2f}×",
+    m[0].metric("Mean acc. (trained)" if multibit else "Validation accuracy",
+                "—" if acc is None else f"{acc:.2f}%")
+    m[1].metric("Compression" + widest, "—" if comp is None else f"{comp:.2f}×",
                 help="32-bit float weights / quantized weights")
-    m[2].metric("Average bits", "—" if bits is None else f"{bits:.2f}", help="bits per quantized weight")
-    m[3].metric("λ now", "—" if lam is None else f"{lam:g}")
+    m[2].metric("Average bits" + widest, "—" if bits is None else f"{bits:.2f}", help="bits per quantized weight")
+    label, value, help_text = method_metric(snap)
+    m[3].metric(label, value, help=help_text)
     m[4].metric("Step", (latest.get("loss") or {}).get("step") or 0)
     if snap.status in ("running", "queued"):
         m[5].metric("ETA", format_seconds(eta), help="from the measured seconds per epoch")
@@ -154,9 +167,32 @@ def progress(snap) -> None:
         cols = st.columns(len(plan))
         for col, phase in zip(cols, plan):
             eta_text = f" · ETA {format_seconds(phase.eta_s)}" if phase.state != "done" and phase.eta_s else ""
-            note = f" ({PHASE_HELP[phase.name]})" if phase.name in PHASE_HELP else ""
+            note = phase_help(method, phase.name, config)
+            note = f" ({note})" if note else ""
             col.progress(phase.fraction,
                          text=f"**{phase.name}**{note} {phase.done:.1f}/{phase.epochs} epochs{eta_text}")
+
+
+def method_metric(snap) -> tuple[str, str, str]:
+    """The fourth headline number: what steers this method (λ, BSQ's decay, the width, the widths)."""
+    run, config = snap.run, snap.config or {}
+    method = run.get("method")
+    if method == "msq":
+        lam = run.get("lam")
+        return "λ now", "—" if lam is None else f"{lam:g}", "LSB-penalty strength (live changes included)"
+    if method == "bsq":
+        changes = events_of(snap.events, "lam_change")
+        decay = changes[-1].get("new") if changes else (config.get("bsq") or {}).get("decay")
+        return "BSQ decay α now", "—" if decay is None else f"{decay:g}", "strength of the bit-plane group Lasso"
+    if method == "uniform":
+        bits = config.get("uniform_bits")
+        return "Uniform width", "—" if bits is None else f"{bits} bits", "every searched layer trains at this width"
+    if method == "multibit":
+        mbc = config.get("multibit") or {}
+        unseen = [b for b in mbc.get("eval_bits") or [] if b not in (mbc.get("bits") or [])]
+        return ("Widths", ",".join(map(str, sorted(mbc.get("bits") or []))) or "—",
+                "trained widths" + (f"; also evaluated, never trained: {', '.join(map(str, unseen))}" if unseen else ""))
+    return "Method", method or "—", ""
 
 
 def charts(snap) -> None:
@@ -171,19 +207,26 @@ def charts(snap) -> None:
                 "`log_every` steps).", icon=":material/hourglass_top:")
         return
     rid = snap.run["id"]
+    pairs = PANELS.get(snap.run.get("method"), PANEL)
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-    c2.multiselect("Layers to follow (LSB density lines)", names, default=default, key=key, max_selections=10)
-    if "sensitivity_bars" not in figs:
+    if any("layer_lines" in pair for pair in pairs):
+        c2.multiselect("Layers to follow (LSB density lines)", names, default=default, key=key, max_selections=10)
+    if "sensitivity_bars" not in figs and snap.run.get("method") == "msq" and \
+            ((snap.config or {}).get("hessian") or {}).get("enabled", True):
         c1.caption("No Hessian estimate yet: with Hessian-aware pruning, MSQ estimates each layer's sensitivity "
                    "when a layer is about to lose an LSB.")
     panel = []
-    for pair in PANEL:
+    for pair in pairs:
         present = [name for name in pair if name in figs]
         panel += [(name, figs[name], len(present) == 1) for name in present]
     ui.chart_panel(panel, key=f"panel:{rid}")
     st.subheader("Why each layer got its bits")
+    if snap.run.get("method") == "multibit":
+        st.caption("A multi-bit network has no single allocation: every searched layer runs at each trained width. "
+                   "The columns below describe it at its widest width; the Multi-bit page evaluates any mix.")
     st.caption("LSB density = fraction of weights with an odd integer code (0: the LSB plane is empty); "
-               "sensitivity = average Hessian trace per weight, Tr(H)/N, and its ratio to the layer mean.")
+               "sensitivity = average Hessian trace per weight, Tr(H)/N, and its ratio to the layer mean"
+               + ("." if snap.run.get("method") == "msq" else " (MSQ only: other methods do not estimate it)."))
     why = why_display(layer_rows(current_layers(snap), snap.vectors, snap.events, snap.config))
     if len(why) <= 24:
         st.table(why)                        # wrapped text: every reason readable at once

@@ -101,9 +101,14 @@ def table() -> None:
     ids = [r["id"] for r in chosen]
     st.caption(f"{ui.plural(len(rows), 'run')} shown" + (f" · {len(ids)} selected" if ids else
                                                         " · select rows to act on them"))
-    b = st.columns(6)
+    b = st.columns(7)
     if b[0].button("Open live view", icon=":material/monitoring:", disabled=len(ids) != 1, width="stretch"):
         ui.open_run(ids[0])
+    one_multibit = len(chosen) == 1 and chosen[0].get("method") == "multibit"
+    if b[6].button("Multi-bit", icon=":material/stacked_line_chart:", disabled=not one_multibit, width="stretch",
+                   help="Accuracy at every width, coresets and the what-if mixer of one multi-bit run"):
+        st.session_state["run_id"] = ids[0]
+        st.switch_page(ui.page("multibit"), query_params={"run": ids[0]})
     if b[1].button("Compare", icon=":material/scatter_plot:", disabled=len(ids) < 2, width="stretch"):
         st.session_state["compare_ids"] = ids
         st.switch_page(ui.page("compare"))

@@ -1,6 +1,6 @@
 """Small streamlit pieces the pages share: the status bar, status badges, charts and the live chart
 panel, run pickers, empty states, and the run actions (stop, delete). (Not a page: ``app.py``
-registers only the five pages.)"""
+registers only the pages.)"""
 from __future__ import annotations
 
 import json

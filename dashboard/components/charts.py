@@ -82,12 +82,21 @@ def _prune_rug(prunes: Sequence[dict], unit: str = "step") -> Optional[go.Scatte
                                     + unit + " %{x}<extra></extra>")
 
 
-def loss_curves(scalars: dict, events: Sequence[dict], prunes: Sequence[dict] = ()) -> go.Figure:
-    """Loss per step: total, task (cross-entropy) and the LSB penalty λ·R, with phase/λ/prune marks."""
+PENALTY = {"msq": "λ·R (LSB penalty)", "bsq": "α·R (bit-plane group Lasso)"}
+
+
+def loss_curves(scalars: dict, events: Sequence[dict], prunes: Sequence[dict] = (),
+                method: Optional[str] = "msq") -> go.Figure:
+    """Loss per step: total, task (cross-entropy) and the method's penalty (MSQ's λ·R, BSQ's α·R; none
+    drawn when it stayed 0), with phase/λ/prune marks."""
     shapes, notes = event_marks(events, "step")
-    fig = go.Figure(layout=base_layout("Training loss per step", 340, "training step", "loss (cross-entropy + λ·R)",
+    penalty = PENALTY.get(method or "msq", "penalty")
+    names = {"loss": "total loss", "task_loss": "task loss (cross-entropy)", "reg": penalty}
+    if not any(v for v in _series(scalars, "reg")[2]):
+        names.pop("reg")
+    y_title = "loss (cross-entropy + " + penalty.split(" ")[0] + ")" if "reg" in names else "loss (cross-entropy)"
+    fig = go.Figure(layout=base_layout("Training loss per step", 340, "training step", y_title,
                                        shapes=shapes, annotations=notes))
-    names = {"loss": "total loss", "task_loss": "task loss (cross-entropy)", "reg": "λ·R (LSB penalty)"}
     positive = [v for key in names for v in _series(scalars, key)[2] if v is not None and v > 0]
     if positive and max(positive) / min(positive) > 30:   # λ·R can dwarf the task loss: log keeps both readable
         ticks = log_ticks(min(positive), max(positive))
@@ -131,18 +140,20 @@ def accuracy_curves(scalars: dict, events: Sequence[dict], float_acc: Optional[f
     return fig
 
 
-def lam_curve(scalars: dict, events: Sequence[dict]) -> go.Figure:
-    """λ in effect at each step (0 outside the search phase), with live changes marked."""
+def lam_curve(scalars: dict, events: Sequence[dict], label: str = "λ (LSB-penalty strength)") -> go.Figure:
+    """λ in effect at each step (0 outside the search phase), with live changes marked. ``label`` names
+    the strength (BSQ's decay α rides on the same scalar)."""
     shapes, notes = event_marks([e for e in events if e["kind"] in ("lam_change", "phase")], "step")
     steps, _, values = _series(scalars, "lam")
     positive = [v for v in values if v and v > 0]
     log = bool(positive) and max(positive) / min(positive) > 20
-    layout = base_layout("λ (LSB-penalty strength) per step", 260, "training step", "λ" + (" (log)" if log else ""),
+    symbol = label.split(" (")[0]
+    layout = base_layout(f"{label} per step", 260, "training step", symbol + (" (log)" if log else ""),
                          shapes=shapes, annotations=notes)
     layout["yaxis"]["type"] = "log" if log else "linear"
     fig = go.Figure(layout=layout)
     if steps:
-        fig.add_trace(go.Scattergl(x=steps, y=values, mode="lines", name="λ", line={"color": LINE_COLORS["lam"],
+        fig.add_trace(go.Scattergl(x=steps, y=values, mode="lines", name=symbol, line={"color": LINE_COLORS["lam"],
                                                                                    "shape": "hv"}))
     return fig
 
@@ -178,7 +189,7 @@ def layer_lines(series: dict, threshold: Optional[float] = None, prunes: Sequenc
 def lam_sweep(runs: Sequence[dict], metric: str) -> go.Figure:
     """λ vs ``metric`` ("compression" or "accuracy") over runs, log λ, points in their width's colour."""
     rows = [r for r in runs if r.get("lam") and r["lam"] > 0 and r.get(metric) is not None
-            and r.get("method") != "uniform"]
+            and r.get("method") in ("msq", None)]   # λ steers MSQ only; the other methods' reg.lam is unused
     rows.sort(key=lambda r: r["lam"])
     title, y_title = {"compression": ("λ vs compression", "compression (× vs 32-bit float)"),
                       "accuracy": ("λ vs accuracy", "validation accuracy (%)")}[metric]

@@ -23,8 +23,11 @@ CUSTOM_MODEL = "your own model file…"
 IMAGEFOLDER = "imagefolder (your own images)…"
 
 # λ on a log scale: the R10 preferred numbers (10 per decade), 0.1 … 10,000
-LAM_GRID = sorted({round(m * 10.0 ** e, 6) for e in range(-1, 4)
-                   for m in (1, 1.25, 1.6, 2, 2.5, 3.2, 4, 5, 6.4, 8)} | {10000.0})
+R10 = (1, 1.25, 1.6, 2, 2.5, 3.2, 4, 5, 6.4, 8)
+LAM_GRID = sorted({round(m * 10.0 ** e, 6) for e in range(-1, 4) for m in R10} | {10000.0})
+# BSQ's decay α lives orders of magnitude lower (default 5e-3): 1e-5 … 1
+DECAY_GRID = sorted({float(f"{m * 10.0 ** e:.3g}") for e in range(-5, 0) for m in R10} | {1.0})
+ACT_BITS_CHOICES = ["same", "none", 2, 3, 4, 5, 6, 7, 8]   # multibit.act_bits ("none": a selectbox reads None as empty)
 
 HELP = {
     "reg.lam": "λ scales the L1 penalty on the weights' least-significant bits. Larger λ pushes more LSBs to "
@@ -45,7 +48,25 @@ HELP = {
     "train.seed": "Seeds weights and data order; the train/val split has its own seed.",
     "uniform_bits": "Uniform QAT reference point: every searched layer trains at this width.",
     "bsq.decay": "α of BSQ: strength of the bit-plane group Lasso.",
+    "bsq.requant_every": "Epochs between BSQ's re-quantizations: bit planes are rounded to {0, 1}, all-zero planes "
+                         "dropped (the layer loses bits) and overflowing ones grown.",
     "multibit.bits": "The widths one any-precision network is trained for, e.g. 2, 3, 4, 8.",
+    "multibit.eval_bits": "Widths that are evaluated every epoch but never trained (e.g. 5, 6, 7): how well the "
+                          "shared weights generalise to unseen precisions. Empty = none.",
+    "multibit.act_bits": "Activation width: the same as each weight width, float (none), or one fixed width.",
+    "multibit.bias_correction": "EMQ's weight bias correction: each width's quantized weights get the float "
+                                "weights' per-channel mean and std, so all widths share one BatchNorm.",
+    "multibit.shared_bn": "One BatchNorm for every width (needs bias correction to work well); off = one BatchNorm "
+                          "per width, the Any-Precision baseline.",
+    "multibit.coreset_fraction": "Fraction of the training set each width trains on per epoch (its own EL2N-chosen "
+                                 "subset). 1.0 = full-data multi-bit training; 0.2 = EMQ's headline setting.",
+    "multibit.reselect_every": "Epochs between coreset re-selections (importance drifts as the network learns).",
+    "multibit.selection": "weighted: sample ∝ score (keeps some easy samples); topk: only the hardest.",
+    "multibit.score": "el2n: ‖softmax − one-hot‖₂ with each width's own model; random: a uniformly random subset "
+                      "(the ablation).",
+    "train.nproc": "Processes of one data-parallel run (torchrun): on CPU they share the cores over gloo; on CUDA "
+                   "each takes its own GPU, assigned by the runner.",
+    "train.device": "cpu; any free GPU (the runner picks the least busy ones, one per process); or one GPU.",
     "train.pretrain_epochs": "Float training before quantization (0 with a checkpoint).",
     "train.search_epochs": "λ on, LSB pruning on.",
     "train.finetune_epochs": "λ off, bits frozen: recover accuracy at the final widths.",
@@ -69,6 +90,63 @@ def lam_options(value: Optional[float] = None) -> list[float]:
     if valid_lam(value) and value not in grid:
         grid = sorted(grid + [float(value)])
     return grid
+
+
+def strength_options(method: str, value: Optional[float] = None) -> list[float]:
+    """The log grid of a method's live strength (MSQ's λ or BSQ's decay α), ``value`` included."""
+    grid = list(DECAY_GRID if method == "bsq" else LAM_GRID)
+    if valid_lam(value) and value not in grid:
+        grid = sorted(grid + [float(value)])
+    return grid
+
+
+def live_strength(method: str, config: Optional[dict], last_change: Optional[float] = None) -> float:
+    """The strength a run uses now: its last live change, else the config's (reg.lam, or bsq.decay for BSQ)."""
+    if valid_lam(last_change):
+        return float(last_change)
+    key = "bsq.decay" if method == "bsq" else "reg.lam"
+    try:
+        value = get_dotted(config or {}, key)
+    except (KeyError, TypeError):
+        value = None
+    return float(value) if valid_lam(value) else default(key)
+
+
+def parse_widths(key: str, text: str, allow_empty: bool = False) -> tuple[Optional[list[int]], Optional[str]]:
+    """"2, 3, 4, 8" -> ([2, 3, 4, 8], None); bad text -> (None, the error for ``key``).
+
+    >>> parse_widths("multibit.bits", "2, x")[1]
+    "multibit.bits = '2, x' is invalid: write widths separated by commas, e.g. 2,3,4,8"
+    """
+    try:
+        values = [int(p) for p in (text or "").replace(" ", "").split(",") if p]
+    except ValueError:
+        return None, f"{key} = {text!r} is invalid: write widths separated by commas, e.g. 2,3,4,8"
+    if not values and not allow_empty:
+        return None, f"{key} = {text!r} is invalid: give at least one width, e.g. 2,3,4,8"
+    return values, None
+
+
+def format_act_bits(value) -> str:
+    return {"same": "same as the weights", "none": "float (none)", None: "float (none)"}.get(value, f"{value} bits")
+
+
+def check_devices(values: dict[str, Any], gpus: tuple) -> dict[str, str]:
+    """What the dataclasses cannot know: that this machine has the GPUs a run asks for."""
+    device = values.get("train.device") or "cpu"
+    nproc = values.get("train.nproc") or 1
+    if not device.startswith("cuda") or not isinstance(nproc, int):
+        return {}
+    if not gpus:
+        return {"train.device": f"train.device = {device!r}: no GPU is visible to the runner here "
+                                "(nvidia-smi, $CUDA_VISIBLE_DEVICES or $MSQ_GPUS); pick cpu"}
+    if device.startswith("cuda:") and int(device[5:]) not in gpus:
+        return {"train.device": f"train.device = {device!r}: this machine offers GPUs "
+                                f"{', '.join(map(str, gpus))}; pick one of them or 'any free GPU'"}
+    if device == "cuda" and nproc > len(gpus):
+        return {"train.nproc": f"train.nproc = {nproc} is invalid here: each process takes its own GPU and this "
+                               f"machine offers {len(gpus)}; use at most {len(gpus)}, or run on cpu"}
+    return {}
 
 
 def valid_lam(value) -> bool:

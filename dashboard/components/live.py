@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 import plotly.graph_objects as go
 
-from dashboard.components import charts
+from dashboard.components import charts, multibit, multibit_charts
 from dashboard.components.snapshot import (RunSnapshot, bits_by_epoch, double_pruned_layers, events_of,
                                            phase_starts, trajectory)
 from msq.report import figures
@@ -51,7 +51,8 @@ def sensitivity_inputs(snap: RunSnapshot) -> Optional[dict]:
 
 def build_figures(snap: RunSnapshot, chosen: Sequence[str] = (), chosen_series: Optional[dict] = None) -> dict:
     """{"bits_heatmap", "bits_bars", "density_heatmap", "layer_lines", "sensitivity_bars",
-    "sensitivity_heatmap", "loss", "accuracy", "lam", "trajectory"} -> Figure (absent when there is no data)."""
+    "sensitivity_heatmap", "loss", "accuracy", "lam", "trajectory", and for multi-bit runs "acc_widths",
+    "loss_widths"} -> Figure (absent when there is no data)."""
     rev = snap.run.get("id", "run")
     names = snap.layer_names
     prunes = events_of(snap.events, "prune")
@@ -80,12 +81,23 @@ def build_figures(snap: RunSnapshot, chosen: Sequence[str] = (), chosen_series: 
         if snap.sensitivity is not None and snap.sensitivity.n_steps > 1:
             out["sensitivity_heatmap"] = charts.to_figure(figures.relative_sensitivity_heatmap(
                 names, snap.sensitivity.steps, snap.sensitivity.to_lists()), f"{rev}-sensmap")
+    method = snap.run.get("method")
     if snap.scalars:
-        out["loss"] = charts.loss_curves(snap.scalars, snap.events, prunes).update_layout(uirevision=f"{rev}-loss")
+        out["loss"] = charts.loss_curves(snap.scalars, snap.events, prunes, snap.run.get("method")) \
+            .update_layout(uirevision=f"{rev}-loss")
         out["accuracy"] = charts.accuracy_curves(snap.scalars, snap.events, float_accuracy(snap)) \
             .update_layout(uirevision=f"{rev}-acc")
-        if snap.run.get("method") == "msq":
-            out["lam"] = charts.lam_curve(snap.scalars, snap.events).update_layout(uirevision=f"{rev}-lam")
+        if method in ("msq", "bsq"):
+            label = "λ (LSB-penalty strength)" if method == "msq" else "BSQ decay α (group-Lasso strength)"
+            out["lam"] = charts.lam_curve(snap.scalars, snap.events, label).update_layout(uirevision=f"{rev}-lam")
+        if method == "multibit":
+            trained, unseen = multibit.widths_of(snap.config, snap.run.get("summary"), snap.scalars)
+            if multibit.by_width(snap.scalars, "acc"):
+                out["acc_widths"] = multibit_charts.accuracy_per_width(
+                    snap.scalars, trained, unseen, snap.events, float_accuracy(snap)).update_layout(uirevision=f"{rev}-mbacc")
+            if multibit.by_width(snap.scalars, "loss"):
+                out["loss_widths"] = multibit_charts.loss_per_width(snap.scalars, trained, snap.events) \
+                    .update_layout(uirevision=f"{rev}-mbloss")
         points = [p for p in trajectory(snap.scalars, snap.events) if p.get("phase") != "(pretrain)"]
         if points:
             out["trajectory"] = charts.to_figure(figures.accuracy_vs_compression(

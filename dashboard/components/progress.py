@@ -15,7 +15,17 @@ PHASE_HELP = {   # one-line reminders next to each phase's progress bar
     "search": "λ on, LSBs pruned",
     "finetune": "λ off, bits frozen",
     "qat": "fixed uniform widths",
+    "multibit": "every width each step",
 }
+METHOD_PHASE_HELP = {("bsq", "search"): "bit planes, group Lasso", ("bsq", "finetune"): "bits frozen"}
+
+
+def phase_help(method: Optional[str], phase: str, config: Optional[dict] = None) -> str:
+    """The reminder shown next to a phase's progress bar ("" when there is none)."""
+    if method == "multibit" and phase == "multibit":
+        fraction = ((config or {}).get("multibit") or {}).get("coreset_fraction", 1.0)
+        return "every width, each on its own coreset" if fraction < 1 else "every width on all the data"
+    return METHOD_PHASE_HELP.get((method, phase), PHASE_HELP.get(phase, ""))
 
 
 @dataclass
@@ -36,15 +46,17 @@ class PhaseProgress:
 
 def phase_plan(config: Optional[dict], events: list) -> list[PhaseProgress]:
     """The run's phases with their epoch counts: from the config for the methods whose phases are
-    known here (msq, uniform), else from the phase events seen so far plus what remains."""
+    known here (msq, bsq, uniform, multibit), else from the phase events seen so far plus what remains."""
     config = config or {}
     train = config.get("train") or {}
     pre, search, fine = (int(train.get(k) or 0) for k in ("pretrain_epochs", "search_epochs", "finetune_epochs"))
     method = config.get("method")
-    if method == "msq":
+    if method in ("msq", "bsq"):
         plan = [("pretrain", pre), ("search", search), ("finetune", fine)]
     elif method == "uniform":
         plan = [("pretrain", pre), ("qat", search + fine)]
+    elif method == "multibit":
+        plan = [("pretrain", pre), ("multibit", search + fine)]
     else:
         plan = [(e["payload"].get("phase", "phase"), int(e["payload"].get("epochs") or 0))
                 for e in events if e["kind"] == "phase"]

@@ -48,6 +48,9 @@ class RunSnapshot:
 
     @property
     def threshold(self) -> Optional[float]:
+        """MSQ's prune threshold α (the other methods do not prune on LSB density)."""
+        if (self.config or {}).get("method") not in ("msq", None):
+            return None
         return (self.config or {}).get("prune", {}).get("threshold")
 
 

@@ -66,6 +66,12 @@ def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], h
         return f"fixed at {bits} bits ({layer.get('fixed_reason') or 'excluded from the search'}); not searched"
     if method == "uniform":
         return f"uniform QAT: every searched layer trains at {config.get('uniform_bits', bits)} bits"
+    if method == "multibit":
+        widths = sorted((config.get("multibit") or {}).get("bits") or [])
+        return (f"any-precision: trained at {', '.join(map(str, widths))} bits, one set of weights"
+                + (f" (shown at {bits} bits)" if bits is not None else ""))
+    if method == "bsq":
+        return _bsq_reason(bits, history, config)
     if method not in (None, "msq"):
         return f"{bits} bits, chosen by the {method} method"
     parts = []
@@ -90,6 +96,17 @@ def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], h
         parts.append(f"sensitive ({rel:.1f}× the mean): would drop one LSB at a time" if rel >= 1
                      else f"insensitive ({rel:.2f}× the mean): would drop two LSBs at once")
     return "; ".join(parts) if parts else f"{bits} bits"
+
+
+def _bsq_reason(bits, history: list, config: dict) -> str:
+    """BSQ: widths change only at re-quantizations, when the group Lasso has emptied whole bit planes."""
+    decay = (config.get("bsq") or {}).get("decay")
+    strength = f" (decay α = {decay:g})" if decay is not None else ""
+    if not history:
+        return f"keeps {bits} bits: no bit plane was all-zero at a re-quantization{strength}"
+    chain = "→".join([str(history[0].get("old_bits"))] + [str(p.get("new_bits")) for p in history])
+    return (f"{chain} bits at {len(history)} re-quantization{'s' if len(history) > 1 else ''}: the group Lasso "
+            f"emptied whole bit planes{strength}, which were dropped")
 
 
 def why_frame(rows: Sequence[dict]) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """A real run store for the dashboard tests: short real trainings (tinycnn on sklearn digits, epochs
-1,2,1) written through the trainer's own StoreCallback, plus the broken cases the pages must survive:
+1,2,1; msq, uniform, bsq, and two multi-bit runs -- a coreset and its full-data baseline) written through
+the trainer's own StoreCallback, plus the broken cases the pages must survive:
 a worker killed by SIGKILL, a deleted run folder, an invalid stored config."""
 from __future__ import annotations
 
@@ -54,6 +55,14 @@ def seed(home: Path) -> dict:
     ids["msq"] = train_in_process(store, tiny("msq λ=50", lam=50.0))
     ids["msq_hard"] = train_in_process(store, tiny("msq λ=5000", lam=5000.0, threshold=0.5))
     ids["uniform"] = train_in_process(store, tiny("uniform 4-bit", method="uniform", lam=0.0, uniform_bits=4))
+    # multi-bit: a coreset run (first/last layers fixed, as by default) beside its full-data baseline; BSQ
+    multibit = {"pretrain_epochs": 1, "search_epochs": 2, "finetune_epochs": 0, "batch_size": 64, "threads": 1,
+                "log_every": 5}
+    for key, fraction in (("multibit", 0.5), ("multibit_full", 1.0)):
+        ids[key] = train_in_process(store, tiny(f"multibit {fraction:.0%}", method="multibit", train=multibit,
+                                                quant={"keep_first_last": True},
+                                                multibit={"coreset_fraction": fraction, "reselect_every": 1}))
+    ids["bsq"] = train_in_process(store, tiny("bsq α=0.02", method="bsq", bsq={"decay": 0.02, "requant_every": 1}))
     ids["no_folder"] = train_in_process(store, tiny("folder deleted", lam=50.0))
     shutil.rmtree(store.run_dir(ids["no_folder"]))
     ids["bad_config"] = store.create_run({"method": "msq", "model": "tinycnn", "data": {"name": "digits"},
