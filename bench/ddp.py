@@ -5,7 +5,7 @@ Each configuration trains the same run (same model, data, global batch, epochs) 
 Samples per second = training samples seen / time spent in the training phases (from the run's own
 timings, so process start-up, data loading and evaluation are not counted).
 
-    python bench/ddp.py                        # lenet5 on mnist5k, CPU: 1 process (1 and 2 threads) vs 2 x 1 thread
+    python bench/ddp.py                        # resnet20 on mnist5k, CPU: 1 process (1 and 2 threads) vs 2 x 1 thread
     python bench/ddp.py --device cuda --nproc 2
 """
 from __future__ import annotations
@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 def train(home: Path, args, nproc: int, threads: int) -> dict:
     cmd = [sys.executable, "-m", "msq", "train", "--model", args.model, "--dataset", args.dataset,
            "--epochs", f"0,{args.epochs},0", "--method", "uniform", "--bits", "4", "--device", args.device,
-           "--batch-size", str(args.batch), "--threads", str(threads), "--nproc", str(nproc), "--quiet",
-           "--home", str(home)]
+           "--batch-size", str(args.batch), "--set", "train.search_lr=0.05", "--threads", str(threads),
+           "--nproc", str(nproc), "--quiet", "--home", str(home)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)})
     if done.returncode != 0:
@@ -40,9 +40,9 @@ def train(home: Path, args, nproc: int, threads: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="lenet5")
+    parser.add_argument("--model", default="resnet20")
     parser.add_argument("--dataset", default="mnist5k")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--nproc", type=int, default=2)

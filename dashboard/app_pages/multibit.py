@@ -26,18 +26,8 @@ if not rows:
     st.stop()
 
 
-def picked() -> None:
-    chosen = st.session_state.get("mb_picker")
-    if chosen:
-        st.session_state["run_id"] = chosen
-        st.query_params["run"] = chosen
-
-
 def picker(current: str | None, label: str = "Multi-bit run") -> None:
-    ids = [r["id"] for r in rows]
-    st.selectbox(label, ids, index=ids.index(current) if current in ids else None, key="mb_picker",
-                 format_func={r["id"]: ui.run_label(r) for r in rows}.get, on_change=picked,
-                 placeholder="choose a multi-bit run")
+    ui.run_switcher(rows, current, "mb_picker", label, "choose a multi-bit run")
 
 
 wanted = ui.selected_run_id()

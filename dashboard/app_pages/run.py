@@ -29,18 +29,8 @@ if not rows:
     st.stop()
 
 
-def picked() -> None:
-    chosen = st.session_state.get("run_picker")
-    if chosen:
-        st.session_state["run_id"] = chosen
-        st.query_params["run"] = chosen
-
-
 def picker(label: str = "Switch run") -> None:
-    ids = [r["id"] for r in rows]
-    labels = {r["id"]: ui.run_label(r) for r in rows}   # no status here: a label must not go stale while it trains
-    st.selectbox(label, ids, index=ids.index(run_id) if run_id in ids else None, format_func=labels.get,
-                 key="run_picker", on_change=picked, placeholder="choose a run")
+    ui.run_switcher(rows, run_id, "run_picker", label, "choose a run")
 
 
 run_id = ui.selected_run_id() or rows[0]["id"]

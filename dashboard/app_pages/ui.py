@@ -102,6 +102,22 @@ def pick_run(rows: Sequence[dict], key: str, current: Optional[str] = None, labe
     return st.selectbox(label, ids, index=index, format_func=labels.get, key=key)
 
 
+def _follow_pick(key: str) -> None:
+    chosen = st.session_state.get(key)
+    if chosen:
+        st.session_state["run_id"] = chosen
+        st.query_params["run"] = chosen
+
+
+def run_switcher(rows: Sequence[dict], current: Optional[str], key: str, label: str, placeholder: str) -> None:
+    """A selectbox that makes the picked run the one the session (and the URL's ``?run=``) looks at.
+    Labels carry no status: a label must not go stale while the run trains."""
+    ids = [r["id"] for r in rows]
+    st.selectbox(label, ids, index=ids.index(current) if current in ids else None, key=key,
+                 format_func={r["id"]: run_label(r) for r in rows}.get, on_change=_follow_pick, args=(key,),
+                 placeholder=placeholder)
+
+
 def selected_run_id() -> Optional[str]:
     """The run the user is looking at: ``?run=`` in the URL, else the last one opened this session."""
     return st.query_params.get("run") or st.session_state.get("run_id")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,10 +19,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from browser_helpers import ARGS, ARTIFACTS, CHROMIUM, ROOT, free_port
+from browser_helpers import shot as take_shot
+
 sys.path.insert(0, str(ROOT))
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 RUNS = {   # name -> CLI flags (tinycnn on sklearn digits: seconds each)
     "mb-coreset-50%": "--method multibit --epochs 1,3,0 --set multibit.coreset_fraction=0.5",
     "mb-full-data": "--method multibit --epochs 1,3,0",
@@ -38,12 +37,6 @@ def train(home: Path) -> None:
         subprocess.run([sys.executable, "-m", "msq", "train", "--model", "tinycnn", "--dataset", "digits",
                         "--threads", "1", "--quiet", "--home", str(home), "--name", name, *flags.split()],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def serve(home: Path, log_path: Path):
@@ -64,17 +57,7 @@ def serve(home: Path, log_path: Path):
 
 
 def shot(page, name: str, full: bool = True) -> None:
-    page.wait_for_timeout(600)
-    if full:   # the app scrolls inside its main container: grow the viewport to show all of it
-        size = page.viewport_size
-        height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-        page.set_viewport_size({"width": size["width"], "height": min(height + 40, 7000)})
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-        page.set_viewport_size(size)
-    else:
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    print("wrote", ARTIFACTS / f"{name}.png")
+    print("wrote", take_shot(page, name, full, settle_ms=600))
 
 
 def open_page(page, url: str, heading_text: str) -> None:
@@ -148,8 +131,7 @@ def main() -> None:
         proc, url = serve(home, Path(tmp) / "streamlit.log")
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox",
-                                                                             "--disable-gpu"])
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for width, height in ((1280, 800), (1920, 1080)):
                     page = browser.new_page(viewport={"width": width, "height": height})
                     open_page(page, f"{url}/multibit?run={coreset}", "Mean acc. (trained)")

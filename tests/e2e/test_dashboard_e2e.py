@@ -9,20 +9,14 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update"]
+from browser_helpers import ARGS, ARTIFACTS, CHROMIUM, ROOT, free_port, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e"),
               pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -35,12 +29,6 @@ PLOT_INFO = """() => Array.from(document.querySelectorAll('.plot')).filter(g => 
     return {key: g.dataset.key, title: (g.layout.title || {}).text || g.dataset.key, x: x.length,
             last: x.length ? x[x.length - 1] : null, range: axis.range ? Array.from(axis.range) : null,
             autorange: axis.autorange}; })"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.25, page=None):
@@ -115,20 +103,6 @@ def plots(page) -> dict:
 
 def plot(page, prefix: str):
     return next((v for k, v in plots(page).items() if k.startswith(prefix)), None)
-
-
-def shot(page, name: str, full: bool = False) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(400)
-    if full:   # the app scrolls inside its main container: grow the viewport to show all of it
-        size = page.viewport_size
-        height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-        page.set_viewport_size({"width": size["width"], "height": min(height + 40, 7000)})
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-        page.set_viewport_size(size)
-    else:
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def fill_number(page, label: str, value) -> None:
