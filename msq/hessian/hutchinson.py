@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Optional
 import torch
 from torch import nn
 
+from msq.eval_mode import eval_mode
 from msq.quant import quant_layers
 
 
@@ -92,18 +93,13 @@ def estimate_layer_traces(model: nn.Module, batches: Iterable, loss_fn: Callable
     device = device or params[0].device
     generator = torch.Generator(device=device if device.type == "cuda" else "cpu")
     generator.manual_seed(seed)
-    was_training = model.training
-    model.eval()
     started = time.perf_counter()
     chunks = []
-    try:
-        with torch.enable_grad():
-            for x, y in batches:
-                x, y = x.to(device), y.to(device)
-                loss = loss_fn(model(x), y)
-                chunks.append(hutchinson_samples(loss, params, probes, generator))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.enable_grad():
+        for x, y in batches:
+            x, y = x.to(device), y.to(device)
+            loss = loss_fn(model(x), y)
+            chunks.append(hutchinson_samples(loss, params, probes, generator))
     samples = torch.cat(chunks).cpu()
     return TraceEstimate(names=[name for name, _ in layers], numels=[p.numel() for p in params],
                          samples=samples, seconds=time.perf_counter() - started)

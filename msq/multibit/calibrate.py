@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from msq.eval_mode import probe_forward
 from msq.functional import fake_quantize, pact_quantize
 from msq.multibit.correction import bias_correct
 from msq.quant import quant_layers
@@ -70,14 +71,7 @@ def calibrate_grids_(model: nn.Module, widths: list[int], batch: torch.Tensor) -
     inputs: dict[str, torch.Tensor] = {}
     hooks = [layer.register_forward_pre_hook(lambda m, args, name=name: inputs.__setitem__(name, args[0].detach()))
              for name, layer in layers]
-    was_training = model.training
-    model.eval()
-    try:
-        model(batch)
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
+    probe_forward(model, batch, hooks)
     chosen = {}
     for name, layer in layers:
         layer_widths = [layer.bits] if layer.fixed else widths

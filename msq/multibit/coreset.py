@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from msq.data import make_loader
+from msq.eval_mode import eval_mode
 
 QUANTILES = (0.1, 0.5, 0.9)
 
@@ -42,15 +43,10 @@ def el2n(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def el2n_scores(model: nn.Module, dataset, device: torch.device | str = "cpu", batch_size: int = 64) -> torch.Tensor:
     """EL2N of every sample of ``dataset`` (index order) at the model's current width -> float [N] on CPU."""
-    was_training = model.training
-    model.eval()
     out = []
-    try:
-        with torch.inference_mode():
-            for x, y in make_loader(dataset, batch_size, shuffle=False):
-                out.append(el2n(model(x.to(device)), y.to(device)).cpu())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for x, y in make_loader(dataset, batch_size, shuffle=False):
+            out.append(el2n(model(x.to(device)), y.to(device)).cpu())
     return torch.cat(out)
 
 

@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from msq.config import RunConfig
+from msq.eval_mode import probe_forward
 from msq.errors import ConfigError
 from msq.multibit.correction import bias_correct
 from msq.quant import QuantConv2d, QuantLinear, quant_layers, quantize_, searched_layers, set_bit_allocation_
@@ -139,15 +140,7 @@ def _bn_sources(model: nn.Module, example_input: Optional[torch.Tensor]) -> dict
             return hook
         hooks = [layer.register_forward_hook(lambda m, i, o: last.__setitem__(0, m)) for _, layer in layers]
         hooks += [bn.register_forward_pre_hook(seen(name)) for name, bn in bns]
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                model(example_input)
-        finally:
-            model.train(was_training)
-            for h in hooks:
-                h.remove()
+        probe_forward(model, example_input, hooks)
     previous = None
     for name, module in model.named_modules():           # registration order: the fallback
         if isinstance(module, (QuantConv2d, QuantLinear)):

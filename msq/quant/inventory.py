@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from msq.eval_mode import probe_forward
 from msq.quant.api import quant_layers
 
 
@@ -51,14 +52,7 @@ def layer_inventory(model: nn.Module, example_input: Optional[torch.Tensor] = No
                 fan_in = module.weight[0].numel()                        # MACs per output element
                 macs[name] = per_sample * fan_in
             hooks.append(layer.register_forward_hook(hook))
-        was_training = model.training
-        model.eval()
-        try:
-            model(example_input)
-        finally:
-            model.train(was_training)
-            for handle in hooks:
-                handle.remove()
+        probe_forward(model, example_input, hooks)
     return [LayerInfo(index=i, fqn=name, kind=_kind(layer), shape=list(layer.weight.shape),
                       params=layer.weight.numel(), macs=int(macs[name]), bits=layer.bits, fixed=layer.fixed,
                       fixed_reason=layer.fixed_reason, act_bits=layer.act_bits)
