@@ -21,6 +21,7 @@ OPTIMIZERS = ("sgd", "adam")
 CORESET_SELECTIONS = ("topk", "weighted")
 CORESET_SCORES = ("el2n", "random")
 MULTIBIT_CALIBRATIONS = ("mse", "max")
+WEIGHT_GRIDS = ("affine", "symmetric")   # msq.functional.quantize.GRIDS (kept torch-free here)
 
 
 def _check(ok: bool, section: str, name: str, value: Any, allowed: str, fix: str = "") -> None:
@@ -58,9 +59,12 @@ class QuantConfig:
     fixed: list = field(default_factory=list)    # fnmatch patterns of module names kept at fixed_bits
     act_bits: Optional[int] = None  # None = float activations; 2..8 = PACT-style activation quantization
     act_clip_init: float = 6.0      # initial PACT clip value alpha
+    grid: str = "affine"            # weight grid: "affine" (2^n levels from -s; 1 bit = {-s, 0}) or
+                                    # "symmetric" (sign-magnitude: 2 bits ternary, 1 bit binary)
 
     def __post_init__(self) -> None:
         s = "quant"
+        _choice(s, "grid", self.grid, WEIGHT_GRIDS)
         _int_in(s, "init_bits", self.init_bits, 2, 8)
         _int_in(s, "fixed_bits", self.fixed_bits, 2, 16)
         _check(isinstance(self.keep_first_last, bool), s, "keep_first_last", self.keep_first_last, "true or false")

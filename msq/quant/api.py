@@ -69,7 +69,7 @@ def quantize_(model: nn.Module, cfg: Union[QuantConfig, RunConfig, None] = None,
         fixed = bool(fixed_reason)
         bits = cfg.fixed_bits if fixed else (searched_bits if searched_bits is not None else cfg.init_bits)
         layer = to_quant(module, bits=bits, fixed=fixed, fixed_reason=fixed_reason, act_bits=cfg.act_bits,
-                         act_clip_init=cfg.act_clip_init, quantize_input=index > 0)
+                         act_clip_init=cfg.act_clip_init, quantize_input=index > 0, grid=cfg.grid)
         _set_submodule(model, name, layer)
         names.append(name)
     return names

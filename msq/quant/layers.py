@@ -7,7 +7,8 @@ original class, so ``to_float`` gives back the very same layer.
 State:
   weight, bias   the float master parameters (the only weight tensor; no per-bit tensors)
   scale          buffer, s = max|W| when quantization starts; the grid never moves afterwards
-  bits           current precision n (extra state, saved in the state_dict)
+  bits           current precision n, sign included (extra state, saved in the state_dict)
+  grid           "affine" or "symmetric" (msq.functional.quantize; extra state, old files: affine)
   fixed          True when the width is pinned (first/last layer, or a user pattern); not searched
   act_alpha      PACT clip of the input, a Parameter, only when activations are quantized
   mode           "float" (plain layer, used for pretraining), "quant" (fake-quantized forward) or
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from msq.functional import fake_quantize, lsb, pact_quantize
+from msq.functional import code_step, fake_quantize, lsb, pact_quantize, weight_codes
 
 
 class QuantMixin:
@@ -31,8 +32,9 @@ class QuantMixin:
     scale: torch.Tensor
 
     def _init_quant(self, bits: int, fixed: bool, fixed_reason: str, act_bits: Optional[int],
-                    act_clip_init: float, quantize_input: bool) -> None:
+                    act_clip_init: float, quantize_input: bool, grid: str = "affine") -> None:
         self.bits = int(bits)
+        self.grid = str(grid)
         self.fixed = bool(fixed)
         self.fixed_reason = fixed_reason
         self.mode = "quant"
@@ -51,23 +53,32 @@ class QuantMixin:
         self.scale.fill_(float(self.weight.detach().abs().max().clamp_min(1e-12)))
 
     def get_extra_state(self) -> dict:
-        return {"bits": self.bits, "fixed": self.fixed, "fixed_reason": self.fixed_reason}
+        return {"bits": self.bits, "fixed": self.fixed, "fixed_reason": self.fixed_reason, "grid": self.grid}
 
     def set_extra_state(self, state: dict) -> None:
         self.bits = int(state["bits"])
         self.fixed = bool(state["fixed"])
         self.fixed_reason = str(state.get("fixed_reason", ""))
+        self.grid = str(state.get("grid", "affine"))
 
     # -- quantized tensors ----------------------------------------------------------------------
     def quantized_weight(self) -> torch.Tensor:
         """Q_n(W) with the straight-through gradient; the float weight in float mode."""
         if self.mode in ("float", "frozen"):  # frozen weights already lie on the grid
             return self.weight
-        return fake_quantize(self.weight, self.scale, self.bits)
+        return fake_quantize(self.weight, self.scale, self.bits, self.grid)
 
     def weight_lsb(self) -> torch.Tensor:
         """The differentiable LSB of the current codes, in units of s (METHODS §2)."""
-        return lsb(self.weight, self.scale, self.bits)
+        return lsb(self.weight, self.scale, self.bits, self.grid)
+
+    @torch.no_grad()
+    def integer_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(signed int64 codes c, step Δ) with Q_n(W) = Δ c and zero point 0, for exporters.
+
+        A frozen layer's weight already lies on the grid, so its codes are read back exactly.
+        """
+        return weight_codes(self.weight, self.scale, self.bits, self.grid), code_step(self.scale, self.bits, self.grid)
 
     def quantized_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.act_bits is None or self.mode == "float":
@@ -86,7 +97,8 @@ class QuantMixin:
     def extra_repr(self) -> str:
         pinned = ", fixed" if self.fixed else ""
         act = f", act_bits={self.act_bits}" if self.act_bits is not None else ""
-        return f"{super().extra_repr()}, bits={self.bits}{pinned}{act}, mode={self.mode}"
+        grid = f", grid={self.grid}" if self.grid != "affine" else ""
+        return f"{super().extra_repr()}, bits={self.bits}{grid}{pinned}{act}, mode={self.mode}"
 
 
 class QuantConv2d(QuantMixin, nn.Conv2d):
@@ -122,7 +134,7 @@ def to_float(layer: QuantMixin) -> nn.Module:
     cls = layer._float_class
     module = cls.__new__(cls)
     state = {k: v for k, v in layer.__dict__.items()}
-    for key in ("bits", "fixed", "fixed_reason", "mode", "act_bits", "_float_class",
+    for key in ("bits", "grid", "fixed", "fixed_reason", "mode", "act_bits", "_float_class",
                 "_act_calibrated"):
         state.pop(key, None)
     module.__dict__.update(state)
