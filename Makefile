@@ -4,14 +4,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOME_DIR ?= ./runs
 
-.PHONY: install run demo test test-fast bench chromium clean
+.PHONY: install run demo test test-fast bench chromium fashion-mnist clean
 
 $(VENV)/.installed: requirements.txt requirements-extras.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -r requirements.txt -r requirements-extras.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed fashion-mnist
 
 run: install
 	MSQ_HOME=$(HOME_DIR) $(PY) -m streamlit run dashboard/app.py
@@ -32,6 +32,12 @@ bench: install
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium could not be installed: the e2e tests will be skipped"
+
+# Real Fashion-MNIST (60k/10k) from Debian's package: gzipped IDX files under /usr/share/datasets/fashion-mnist.
+fashion-mnist:
+	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	  || echo "dataset-fashion-mnist could not be installed: --dataset fashion-mnist needs its files (see README)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from msq.errors import ConfigError
 
-METHODS = ("msq", "uniform", "bsq", "multibit")
+METHODS = ("msq", "uniform", "bsq", "multibit", "hawq")
 REG_NORMS = ("memory", "uniform")
 LAM_SCHEDULES = ("constant", "linear_warmup")
 OPTIMIZERS = ("sgd", "adam")
@@ -97,9 +97,15 @@ class RegConfig:
 class PruneConfig:
     """When and how LSBs are pruned during the search phase (METHODS §3)."""
     every: int = 1                   # check every `every` search epochs
-    threshold: float = 0.05          # α: prune a layer's LSB when its LSB density d_l <= α
-    min_bits: int = 2                # never prune a searched layer below this width
-    target_avg_bits: Optional[float] = None  # stop pruning once the average bits reach this budget
+    threshold: float = 0.05          # α: prune a layer's LSB when its LSB density d_l <= α (the density is
+                                     # the mean over the logged steps since the last check, not one step)
+    min_bits: int = 2                # never prune a searched layer below this width (sign included)
+    target_avg_bits: Optional[float] = None     # budget: end the search at this average width (or just under)
+    target_compression: Optional[float] = None  # budget as a compression ratio X (= 32 / X average bits)
+    landing_tolerance: float = 0.1   # how far under the budget (average bits) the last prune may land
+    reserve_checks: int = 1          # the budget is reached this many prune checks before the search ends
+    lam_gain: float = 2.0            # with a budget, λ is multiplied by this after a check that had to force
+                                     # prunes, divided by its square root otherwise, and set to 0 once landed
 
     def __post_init__(self) -> None:
         s = "prune"
@@ -108,15 +114,32 @@ class PruneConfig:
         _int_in(s, "min_bits", self.min_bits, 1, 8)
         if self.target_avg_bits is not None:
             _float_in(s, "target_avg_bits", self.target_avg_bits, 1.0, 32.0)
+        if self.target_compression is not None:
+            _float_in(s, "target_compression", self.target_compression, 1.0, 32.0)
+            _check(self.target_avg_bits is None, s, "target_compression", self.target_compression,
+                   "null when prune.target_avg_bits is set", "Give the budget one way: bits or compression.")
+        _float_in(s, "landing_tolerance", self.landing_tolerance, 0.0, 8.0)
+        _int_in(s, "reserve_checks", self.reserve_checks, 0, 1000)
+        _float_in(s, "lam_gain", self.lam_gain, 1.0, 100.0)
+
+    @property
+    def budget_bits(self) -> Optional[float]:
+        """The budget as an average width, from either field (None: no budget)."""
+        if self.target_avg_bits is not None:
+            return float(self.target_avg_bits)
+        return None if self.target_compression is None else 32.0 / float(self.target_compression)
 
 
 @dataclass
 class HessianConfig:
     """Hutchinson estimate of each layer's average Hessian trace (METHODS §4)."""
-    enabled: bool = True     # Hessian-aware pruning: layers below mean sensitivity drop 2 LSBs at once
+    enabled: bool = True     # Hessian-aware pruning: layers clearly below mean sensitivity drop 2 LSBs at once
     probes: int = 4          # Rademacher probes per batch
-    batches: int = 1         # batches per estimate
+    batches: int = 16        # most batches per estimate (with target_rse it stops earlier once precise)
     batch_size: int = 64          # samples per Hessian batch (cost ~ probes x batch_size)
+    target_rse: Optional[float] = 0.1  # stop adding batches once every searched layer's relative standard
+                                       # error se/|Tr| is at most this (None: always use `batches` batches)
+    z: float = 1.96          # interval half-width in standard errors (1.96: 95%); k = 2 needs Tr/N + z·se < mean
 
     def __post_init__(self) -> None:
         s = "hessian"
@@ -124,6 +147,9 @@ class HessianConfig:
         _int_in(s, "probes", self.probes, 1, 1000)
         _int_in(s, "batches", self.batches, 1, 1000)
         _int_in(s, "batch_size", self.batch_size, 1, 65536)
+        if self.target_rse is not None:
+            _float_in(s, "target_rse", self.target_rse, 0.0, 10.0, lo_open=True)
+        _float_in(s, "z", self.z, 0.0, 10.0)
 
 
 @dataclass
@@ -267,7 +293,7 @@ class RunConfig:
     model_kwargs: dict = field(default_factory=dict)
     checkpoint: Optional[str] = None  # optional float state_dict for the model
     name: str = ""                   # a human label; the run id is generated
-    uniform_bits: int = 4            # width of every searched layer for method "uniform"
+    uniform_bits: int = 4            # width of every searched layer for method "uniform" (sign included)
     quant: QuantConfig = field(default_factory=QuantConfig)
     reg: RegConfig = field(default_factory=RegConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)

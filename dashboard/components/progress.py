@@ -14,7 +14,7 @@ PHASE_HELP = {   # one-line reminders next to each phase's progress bar
     "pretrain": "float",
     "search": "λ on, LSBs pruned",
     "finetune": "λ off, bits frozen",
-    "qat": "fixed uniform widths",
+    "qat": "fixed widths, search-phase learning rate",
     "multibit": "every width each step",
 }
 METHOD_PHASE_HELP = {("bsq", "search"): "bit planes, group Lasso", ("bsq", "finetune"): "bits frozen"}
@@ -46,15 +46,15 @@ class PhaseProgress:
 
 def phase_plan(config: Optional[dict], events: list) -> list[PhaseProgress]:
     """The run's phases with their epoch counts: from the config for the methods whose phases are
-    known here (msq, bsq, uniform, multibit), else from the phase events seen so far plus what remains."""
+    known here (msq, bsq, uniform, hawq, multibit), else from the phase events seen so far plus what remains."""
     config = config or {}
     train = config.get("train") or {}
     pre, search, fine = (int(train.get(k) or 0) for k in ("pretrain_epochs", "search_epochs", "finetune_epochs"))
     method = config.get("method")
     if method in ("msq", "bsq"):
         plan = [("pretrain", pre), ("search", search), ("finetune", fine)]
-    elif method == "uniform":
-        plan = [("pretrain", pre), ("qat", search + fine)]
+    elif method in ("uniform", "hawq"):   # msq.training.methods.fixed_width_phases
+        plan = [("pretrain", pre), ("qat", search), ("finetune", fine)]
     elif method == "multibit":
         plan = [("pretrain", pre), ("multibit", search + fine)]
     else:

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from msq.config import RunConfig, set_dotted
+from msq.config import METHODS, WEIGHT_GRIDS, RunConfig, set_dotted
 from msq.errors import ConfigError
 
 # flag -> dotted config key (None: handled by hand)
@@ -19,6 +19,7 @@ FLAG_KEYS = {
     "bits": "uniform_bits", "device": "train.device", "seed": "train.seed", "batch_size": "train.batch_size",
     "lr": "train.lr", "optimizer": "train.optimizer", "threshold": "prune.threshold", "prune_every": "prune.every",
     "min_bits": "prune.min_bits", "target_bits": "prune.target_avg_bits", "probes": "hessian.probes",
+    "target_compression": "prune.target_compression", "weight_grid": "quant.grid",
     "act_bits": "quant.act_bits", "norm": "reg.norm", "name": "name", "checkpoint": "checkpoint",
     "data_root": "data.root", "threads": "train.threads", "nproc": "train.nproc",
 }
@@ -42,7 +43,7 @@ def add_config_flags(p) -> None:
     p.add_argument("--config", help="a run.json (RunConfig as JSON); flags override its values")
     p.add_argument("--model", help="sample model name, tv:NAME or path/to/file.py:factory (default lenet5)")
     p.add_argument("--dataset", help="mnist5k (default), digits, cifar10, mnist, fashion-mnist, imagefolder:PATH")
-    p.add_argument("--method", choices=["msq", "uniform", "bsq", "multibit"])
+    p.add_argument("--method", choices=list(METHODS))
     p.add_argument("--lam", type=float, help="regularization strength λ of the LSB penalty")
     p.add_argument("--init-bits", type=int, help="initial width of searched layers (default 8)")
     p.add_argument("--bits", type=int, help="width of searched layers for --method uniform")
@@ -55,7 +56,11 @@ def add_config_flags(p) -> None:
     p.add_argument("--threshold", type=float, help="α: prune a layer's LSB when its density is <= α")
     p.add_argument("--prune-every", type=int, help="search epochs between prune checks")
     p.add_argument("--min-bits", type=int)
-    p.add_argument("--target-bits", type=float, help="stop pruning once the average width reaches this")
+    p.add_argument("--target-bits", type=float,
+                   help="budget: end the search at this average width, sign included (λ is steered to land on it)")
+    p.add_argument("--target-compression", type=float, help="budget as a compression ratio (32 / average bits)")
+    p.add_argument("--weight-grid", choices=list(WEIGHT_GRIDS),
+                   help="weight grid: affine (1 bit = {-s, 0}) or symmetric (2 bits ternary, 1 bit binary)")
     p.add_argument("--no-hessian", action="store_true", help="prune one LSB at a time everywhere")
     p.add_argument("--probes", type=int, help="Hutchinson probes per batch")
     p.add_argument("--act-bits", type=int, help="quantize activations to this many bits (PACT)")

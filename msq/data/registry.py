@@ -35,7 +35,8 @@ DATASETS = {
     "synthetic": DatasetSpec(bundled.load_synthetic, "class prototypes + noise, 512 samples (tests)", 10, 1, 8, True),
     "cifar10": DatasetSpec(_standard("cifar10"), "CIFAR-10 from data.root (32x32 colour, 50k/10k)", 10, 3, 32, False),
     "mnist": DatasetSpec(_standard("mnist"), "MNIST from data.root (28x28, 60k/10k)", 10, 1, 28, False),
-    "fashion-mnist": DatasetSpec(_standard("fashion-mnist"), "Fashion-MNIST from data.root (28x28, 60k/10k)",
+    "fashion-mnist": DatasetSpec(_standard("fashion-mnist"), "real Fashion-MNIST (28x28, 60k/10k) from data.root or "
+                                 "Debian's dataset-fashion-mnist package",
                                  10, 1, 28, False),
 }
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from msq.data import idx
 from msq.data.bundle import DatasetBundle, ImageTensorDataset
 from msq.data.split import seeded_subset, split_indices
 from msq.errors import DatasetNotFoundError
@@ -21,7 +22,7 @@ from msq.errors import DatasetNotFoundError
 STANDARD = {
     "cifar10": ("CIFAR10", "cifar-10-batches-py", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "mnist": ("MNIST", "MNIST/raw", (0.1307,), (0.3081,)),
-    "fashion-mnist": ("FashionMNIST", "FashionMNIST/raw", (0.2860,), (0.3530,)),
+    "fashion-mnist": ("FashionMNIST", "FashionMNIST/raw", (0.2860,), (0.3530,)),   # IDX files: msq.data.idx
 }
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -39,7 +40,12 @@ def load_standard(name: str, cfg) -> DatasetBundle:
         train=ImageTensorDataset(_to_normalized(train_x, mean, std), train_y, augment=augment),
         val=ImageTensorDataset(_to_normalized(val_x, mean, std), val_y),
         num_classes=10, in_channels=train_x.shape[1], image_size=train_x.shape[-1], mean=mean, std=std,
-        description=f"{class_name} from {cfg.root} (val = official test split)")
+        description=f"{class_name} from {_source(name, cfg)} (val = official test split)")
+
+
+def _source(name: str, cfg) -> str:
+    found = idx.find_idx_files(name, cfg.root, True) if name in idx.IDX_LOCATIONS else None
+    return str(found[0].parent) if found else str(cfg.root)
 
 
 def _to_normalized(images: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
@@ -49,7 +55,22 @@ def _to_normalized(images: torch.Tensor, mean: tuple, std: tuple) -> torch.Tenso
 
 
 def _read_split(name: str, class_name: str, folder: str, cfg, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images [N, C, H, W], int64 labels [N]) of the official train or test split."""
+    """(uint8 images [N, C, H, W], int64 labels [N]) of the official train or test split.
+
+    MNIST-style sets are read from their IDX files (gzipped or not) wherever ``msq.data.idx`` finds
+    them (data.root, then the folder a system package installs); torchvision only reads CIFAR-10 or
+    downloads when data.download is set.
+    """
+    if name in idx.IDX_LOCATIONS:
+        found = idx.find_idx_files(name, cfg.root, train)
+        if found is not None:
+            return idx.read_idx_split(*found)
+        if not cfg.download:
+            looked = ", ".join(str(p) for p in idx.search_folders(name, cfg.root))
+            hint = f" install it with `{idx.INSTALL_HINT[name]}`," if name in idx.INSTALL_HINT else ""
+            raise DatasetNotFoundError(
+                f"{name} not found (looked in {looked}):{hint} put the four IDX files in --data-root "
+                "(data.root), or pass --data-download (data.download=true) on a machine with network")
     import torchvision
 
     root = Path(cfg.root).expanduser()

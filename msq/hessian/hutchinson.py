@@ -57,10 +57,18 @@ class TraceEstimate:
         """Estimated Tr(H) over all the layers' weights (the full-model estimate, same probes)."""
         return float(self.samples.sum(1).mean())
 
+    def relative_std_errors(self) -> list[float]:
+        """se_l / |Tr_l| per layer (inf where the estimate is 0, nan with fewer than 2 samples)."""
+        return [e / abs(t) if t != 0 else math.inf for t, e in zip(self.traces, self.trace_std_errors)]
+
+    def sensitivity_intervals(self, z: float = 1.96) -> list[tuple[float, float]]:
+        """(low, high) of each layer's Tr/N at ± z standard errors (z = 1.96: a 95% interval)."""
+        return [(s - z * e, s + z * e) for s, e in zip(self.sensitivities, self.sensitivity_std_errors)]
+
     def as_dict(self) -> dict:
         return {"names": self.names, "trace": self.traces, "trace_se": self.trace_std_errors,
                 "sensitivity": self.sensitivities, "sensitivity_se": self.sensitivity_std_errors,
-                "samples": int(self.samples.shape[0]), "seconds": self.seconds}
+                "samples": int(self.samples.shape[0]), "seconds": self.seconds, **self.extra}
 
 
 def rademacher_like(tensor: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -83,10 +91,13 @@ def hutchinson_samples(loss: torch.Tensor, params: list[torch.Tensor], probes: i
 
 def estimate_layer_traces(model: nn.Module, batches: Iterable, loss_fn: Callable = nn.functional.cross_entropy,
                           layers: Optional[list[tuple[str, nn.Module]]] = None, probes: int = 4,
-                          seed: int = 0, device: Optional[torch.device] = None) -> TraceEstimate:
+                          seed: int = 0, device: Optional[torch.device] = None, target_rse: Optional[float] = None,
+                          min_batches: int = 1, watch: Optional[list[int]] = None) -> TraceEstimate:
     """Hutchinson estimate of every layer's weight-Hessian trace over ``batches`` of (x, y).
 
     ``layers`` defaults to the model's quantized layers. The model's train/eval mode is restored.
+    With ``target_rse``, batches are consumed only until every watched layer's relative standard
+    error (se / |Tr|) is at or below it (after ``min_batches``); ``extra`` then says whether it was met.
     """
     layers = layers if layers is not None else quant_layers(model)
     params = [layer.weight for _, layer in layers]
@@ -95,11 +106,20 @@ def estimate_layer_traces(model: nn.Module, batches: Iterable, loss_fn: Callable
     generator.manual_seed(seed)
     started = time.perf_counter()
     chunks = []
+    names, numels = [name for name, _ in layers], [p.numel() for p in params]
+    watch = list(range(len(layers))) if watch is None else watch
+    met = None
     with eval_mode(model), torch.enable_grad():
         for x, y in batches:
             x, y = x.to(device), y.to(device)
             loss = loss_fn(model(x), y)
             chunks.append(hutchinson_samples(loss, params, probes, generator))
+            if target_rse is not None and len(chunks) >= min_batches:
+                rse = TraceEstimate(names, numels, torch.cat(chunks)).relative_std_errors()
+                met = all(rse[i] <= target_rse for i in watch)
+                if met:
+                    break
     samples = torch.cat(chunks).cpu()
-    return TraceEstimate(names=[name for name, _ in layers], numels=[p.numel() for p in params],
-                         samples=samples, seconds=time.perf_counter() - started)
+    extra = {} if target_rse is None else {"target_rse": target_rse, "target_met": bool(met), "batches": len(chunks)}
+    return TraceEstimate(names=names, numels=numels, samples=samples, seconds=time.perf_counter() - started,
+                         extra=extra)

@@ -52,6 +52,11 @@ class QuantMixin:
         """s = max|W|: set when quantization starts, fixed afterwards (so the grid never moves)."""
         self.scale.fill_(float(self.weight.detach().abs().max().clamp_min(1e-12)))
 
+    @property
+    def storage_bits(self) -> int:
+        """Bits each weight takes when stored: the width, sign included (what the accounting counts)."""
+        return self.bits
+
     def get_extra_state(self) -> dict:
         return {"bits": self.bits, "fixed": self.fixed, "fixed_reason": self.fixed_reason, "grid": self.grid}
 

@@ -4,7 +4,9 @@
                                        m_l = 1 / L                  (norm "uniform")
     loss = task_loss + λ(step) · R
 
-Only layers whose width is searched are penalised; fixed layers (first/last) keep their bits.
+Only layers whose width is searched are penalised; fixed layers (first/last) keep their bits, and a
+layer already at the minimum width (``prune.min_bits``) is left alone: it cannot drop a bit, so
+pushing its LSBs to zero would only cost accuracy.
 """
 from __future__ import annotations
 
@@ -24,12 +26,12 @@ def layer_weights(params: list[int], bits: list[int], norm: str) -> list[float]:
     raise ConfigError(f"reg.norm = {norm!r} is invalid: allowed 'memory' or 'uniform'")
 
 
-def lsb_penalty(layers: list, norm: str = "memory") -> torch.Tensor:
+def lsb_penalty(layers: list, norm: str = "memory", min_bits: int = 1) -> torch.Tensor:
     """R over the given quantized layers (each with ``weight``, ``bits``, ``weight_lsb()``).
 
-    A layer already at 1 bit has no LSB below its MSB and is skipped.
+    Layers at ``min_bits`` or below (at least 1 bit: no LSB under the MSB) are skipped.
     """
-    layers = [layer for layer in layers if layer.bits > 1]
+    layers = [layer for layer in layers if layer.bits > max(1, min_bits)]
     if not layers:
         return torch.zeros(())
     params = [layer.weight.numel() for layer in layers]

@@ -1,5 +1,5 @@
-"""Training methods as small strategies the one training loop calls: MSQ and uniform QAT here,
-BSQ and multi-bit register their own (``register_method``).
+"""Training methods as small strategies the one training loop calls: uniform QAT here; MSQ
+(``msq_search.py``), BSQ, HAWQ-style and multi-bit register their own (``register_method``).
 
 A method decides the phases, prepares the model, adds its regularizer to the loss, and acts at the
 end of an epoch (MSQ prunes LSBs there). Its ``state_dict`` goes into every checkpoint.
@@ -14,12 +14,8 @@ import torch
 
 from msq.config import RunConfig
 from msq.errors import ConfigError
-from msq.hessian import estimate_layer_traces
-from msq.quant import calibrate_scales_, quant_layers, quantize_, searched_layers, set_mode_
-from msq.regularize import lam_at, lsb_penalty
-from msq.training.pruning import LayerState, decide_prunes, prune_candidates
+from msq.quant import calibrate_scales_, quant_layers, quantize_, set_mode_
 from msq.training.schedule import Phase
-from msq.training.distributed import all_gather_rows, all_reduce_sum, broadcast_object
 from msq.training.signals import layer_signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,90 +75,35 @@ class Method(abc.ABC):
         self.scales_calibrated = bool(state.get("scales_calibrated", False))
 
 
-class MSQMethod(Method):
-    """pretrain (float) -> search (LSB L1 on, pruning on) -> finetune (λ off, bits frozen)."""
-    name = "msq"
-
-    def phases(self) -> list[Phase]:
-        t = self.cfg.train
-        return [
-            Phase("pretrain", t.pretrain_epochs, t.lr, "cosine", quantized=False),
-            Phase("search", t.search_epochs, t.search_lr or t.lr, "constant", regularize=True, prune=True),
-            Phase("finetune", t.finetune_epochs, t.finetune_lr or t.lr / 4, "cosine"),
-        ]
-
-    def regularizer(self, trainer: "Trainer", phase: Phase) -> Optional[torch.Tensor]:
-        if not phase.regularize:
-            return None
-        lam = lam_at(trainer.state.phase_step, self.cfg.reg, trainer.state.lam)
-        trainer.state.lam_effective = lam
-        if lam == 0.0:
-            return None
-        return lam * lsb_penalty([layer for _, layer in searched_layers(trainer.model)], self.cfg.reg.norm)
-
-    def end_of_epoch(self, trainer: "Trainer", phase: Phase, phase_epoch: int) -> None:
-        if phase.prune and (phase_epoch + 1) % self.cfg.prune.every == 0:
-            self.prune_step(trainer)
-
-    def prune_step(self, trainer: "Trainer") -> list:
-        """Measure densities, estimate sensitivities if a layer is about to drop, apply the decisions."""
-        layers = quant_layers(trainer.model)
-        signals = layer_signals(layers)
-        states = [LayerState(i, name, layer.weight.numel(), layer.bits, layer.fixed, signals["lsb_density"][i])
-                  for i, (name, layer) in enumerate(layers)]
-        sensitivities = None
-        # The Hessian is only needed to choose k for layers that drop now, so estimate only then.
-        if self.cfg.hessian.enabled and prune_candidates(states, self.cfg.prune):
-            estimate = self.estimate_sensitivity(trainer)
-            sensitivities = dict(enumerate(estimate.sensitivities))
-        # replicated weights give every rank the same decisions; rank 0's are broadcast to be certain,
-        # and whether every rank had reached the same ones is recorded with each prune event
-        mine = decide_prunes(states, self.cfg.prune, sensitivities)
-        decisions = broadcast_object(trainer.dist, mine)
-        disagreeing = all_reduce_sum(trainer.dist, [float(mine != decisions)])[0]
-        for decision in decisions:
-            layers[decision.index][1].bits = decision.new_bits
-            payload = decision.as_dict()
-            if trainer.dist.enabled:
-                payload["ranks_agree"] = disagreeing == 0
-            trainer.emit_event("prune", payload)
-        return decisions
-
-    def estimate_sensitivity(self, trainer: "Trainer"):
-        h = self.cfg.hessian
-        batches = trainer.fixed_batches(h.batches, h.batch_size, seed=trainer.state.epoch)
-        estimate = estimate_layer_traces(trainer.model, batches, probes=h.probes,
-                                         seed=self.cfg.train.seed + trainer.state.step + 104729 * trainer.dist.rank,
-                                         device=trainer.device)
-        estimate.samples = all_gather_rows(trainer.dist, estimate.samples)   # every rank's probes
-        trainer.timings["hessian"] = trainer.timings.get("hessian", 0.0) + estimate.seconds
-        trainer.latest_sensitivity = estimate
-        trainer.log_layer_metrics({"sensitivity": estimate.sensitivities,
-                                   "sensitivity_se": estimate.sensitivity_std_errors})
-        trainer.emit_event("hessian", {"seconds": estimate.seconds, "samples": int(estimate.samples.shape[0]),
-                                       "mean_sensitivity": sum(estimate.sensitivities) / len(estimate.sensitivities)})
-        return estimate
+def fixed_width_phases(cfg: RunConfig) -> list[Phase]:
+    """The schedule of every fixed-allocation reference (uniform, HAWQ-style): MSQ's own, epoch for
+    epoch and learning rate for learning rate -- float pretraining, then the search phase's epochs
+    at its constant rate ("qat": quantized, no regularizer, no pruning), then MSQ's finetune -- so a
+    comparison differs only in how the widths were chosen."""
+    t = cfg.train
+    return [
+        Phase("pretrain", t.pretrain_epochs, t.lr, "cosine", quantized=False),
+        Phase("qat", t.search_epochs, t.search_lr or t.lr, "constant"),
+        Phase("finetune", t.finetune_epochs, t.finetune_lr or t.lr / 4, "cosine"),
+    ]
 
 
 class UniformMethod(Method):
-    """Uniform QAT reference point: every searched layer at ``uniform_bits``; no regularizer, no pruning.
-    Same epoch budget as MSQ: float pretraining, then quantization-aware training."""
+    """Uniform QAT reference point: every searched layer at ``uniform_bits``; no regularizer, no pruning,
+    on MSQ's schedule (``fixed_width_phases``)."""
     name = "uniform"
 
     def prepare(self, trainer: "Trainer") -> None:
         quantize_(trainer.model, self.cfg.quant, searched_bits=self.cfg.uniform_bits)
 
     def phases(self) -> list[Phase]:
-        t = self.cfg.train
-        return [
-            Phase("pretrain", t.pretrain_epochs, t.lr, "cosine", quantized=False),
-            Phase("qat", t.search_epochs + t.finetune_epochs, t.search_lr or t.lr, "cosine"),
-        ]
+        return fixed_width_phases(self.cfg)
 
 
-_METHODS: dict[str, type] = {"msq": MSQMethod, "uniform": UniformMethod}
-# Methods that live in their own packages register themselves when imported.
-_METHOD_MODULES = {"bsq": "msq.baselines.bsq", "multibit": "msq.multibit"}
+_METHODS: dict[str, type] = {"uniform": UniformMethod}
+# Methods that live in their own modules register themselves when imported.
+_METHOD_MODULES = {"msq": "msq.training.msq_search", "bsq": "msq.baselines.bsq", "multibit": "msq.multibit",
+                   "hawq": "msq.baselines.hawq"}
 
 
 def register_method(name: str, cls: type) -> None:

@@ -6,6 +6,8 @@ master weights and the optimizer state are untouched — no tensor changes shape
 
 Hessian-aware (MSQ): a layer whose sensitivity Tr(H_l)/N_l is below the mean over the searched
 layers is insensitive and drops k = 2 at once (if n_l - 2 >= min_bits); the others drop k = 1.
+Given the estimate's standard errors, "below" means below by more than its error:
+Tr_l/N_l + z se_l < mean, so a noisy estimate never decides k = 2 on its point value.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class PruneDecision:
     density: float
     sensitivity: Optional[float]
     mean_sensitivity: Optional[float]
+    forced: bool = False      # taken to meet a budget (msq.training.budget), not because the LSBs were zero
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,8 +57,10 @@ def budget_reached(layers: list[LayerState], cfg: PruneConfig) -> bool:
 
 
 def decide_prunes(layers: list[LayerState], cfg: PruneConfig,
-                  sensitivities: Optional[dict[int, float]] = None) -> list[PruneDecision]:
-    """Which layers drop how many LSBs now. ``sensitivities`` ({layer index: Tr/N}) turns on k = 2.
+                  sensitivities: Optional[dict[int, float]] = None,
+                  std_errors: Optional[dict[int, float]] = None, z: float = 1.96) -> list[PruneDecision]:
+    """Which layers drop how many LSBs now. ``sensitivities`` ({layer index: Tr/N}) turns on k = 2;
+    with ``std_errors`` (same keys) a layer needs Tr/N + z·se below the mean for it (NaN: never).
 
     The mean sensitivity is taken over the searched (not fixed) layers. With a bit budget, layers are
     pruned lowest density first until the average width reaches the target.
@@ -71,7 +76,9 @@ def decide_prunes(layers: list[LayerState], cfg: PruneConfig,
     for state in sorted(prune_candidates(layers, cfg), key=lambda s: (s.density, s.index)):
         sensitivity = sensitivities.get(state.index) if sensitivities else None
         k = 1
-        if mean is not None and sensitivity is not None and sensitivity < mean and state.bits - 2 >= cfg.min_bits:
+        margin = 0.0 if std_errors is None else z * std_errors.get(state.index, float("nan"))
+        if mean is not None and sensitivity is not None and sensitivity + margin < mean \
+                and state.bits - 2 >= cfg.min_bits:
             k = 2
         decisions.append(PruneDecision(state.index, state.fqn, state.bits, state.bits - k, k, state.density,
                                        sensitivity, mean))

@@ -16,7 +16,7 @@ from msq.training.signals import layer_signals
 
 def accounting_totals(trainer) -> dict:
     layers = quant_layers(trainer.model)
-    return summarize(params=[layer.weight.numel() for _, layer in layers], bits=[layer.bits for _, layer in layers],
+    return summarize(params=[layer.weight.numel() for _, layer in layers], bits=[layer.storage_bits for _, layer in layers],
                      float_params=float_param_count(trainer.model), macs=[info.macs for info in trainer.layers],
                      act_bits=[layer.act_bits for _, layer in layers])
 
@@ -36,7 +36,7 @@ def build_summary(trainer, status: str, error) -> dict:
         info = trainer.layers[i]
         per_layer.append({
             "fqn": name, "kind": info.kind, "shape": info.shape, "params": info.params, "macs": info.macs,
-            "bits": layer.bits, "fixed": layer.fixed, "fixed_reason": layer.fixed_reason,
+            "bits": layer.bits, "storage_bits": layer.storage_bits, "fixed": layer.fixed, "fixed_reason": layer.fixed_reason,
             "scale": float(layer.scale), "act_bits": layer.act_bits,
             "lsb_density": signals["lsb_density"][i], "quant_error": signals["quant_error"][i],
             "sensitivity": estimate.sensitivities[i] if estimate else None,

@@ -56,7 +56,7 @@ def test_progress_per_phase_and_eta_from_measured_epoch_times():
     assert plan[1].done == pytest.approx(1.5) and fraction == pytest.approx(3.5 / 8)
     assert eta == pytest.approx(4.5 * 2.0) and plan[1].eta_s == pytest.approx(2.5 * 2.0)
     assert [p.name for p in phase_plan({"method": "uniform", "train": {"pretrain_epochs": 0, "search_epochs": 3,
-                                                                       "finetune_epochs": 1}}, [])] == ["qat"]
+                                                                       "finetune_epochs": 1}}, [])] == ["qat", "finetune"]
     assert format_seconds(42) == "42 s" and format_seconds(125) == "2 min 05 s" and format_seconds(7380) == "2 h 03 min"
 
 

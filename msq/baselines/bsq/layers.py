@@ -32,6 +32,12 @@ class BSQMixin:
     planes: nn.Parameter
     log_scale: nn.Parameter
 
+    @property
+    def storage_bits(self) -> int:
+        """Bits per stored weight: ``bits`` counts BSQ's magnitude planes only, so the sign adds one
+        (MSQ's and uniform's widths already include it): every method's average is counted alike."""
+        return self.bits + 1
+
     def _init_bsq(self, weight: torch.Tensor, bits: int, max_bits: int) -> None:
         codes, scale = initial_codes(weight, bits)
         self.bits, self.max_bits, self.frozen = int(bits), int(max_bits), False

@@ -1,0 +1,113 @@
+"""Budgets that land: a size target, the path the search follows to it, and the cheapest prunes.
+
+With ``prune.target_avg_bits`` B (or ``prune.target_compression`` X, i.e. B = 32 / X) the search
+phase must end at an average width <= B, as close to B as one layer's step allows:
+
+- **Path.** After prune check j of J the average may be at most
+  ``ceiling_j = start + (B - start) * min(1, j / (J - reserve))``: the target is reached ``reserve``
+  checks before the search ends, so the last search epochs (and the finetune) train the final widths.
+- **Prunes.** Layers whose LSBs became (almost) zero go first (they cost nothing). If the average
+  is still above the ceiling, the remaining drops are the cheapest set that meets it: each layer l
+  may go to any width b between min_bits and its own, at cost
+  ``sensitivity_l * D_l(b)`` with ``D_l(b) = ||Q_b(W_l) - Q_n(W_l)||^2 / N_l`` the perturbation
+  of its forward weights (HAWQ-V2's Ω, but measured on the weights the LSB penalty has shaped), and
+  the exact knapsack (``msq.training.knapsack``) picks the widths. Among equal costs it keeps the
+  most bits, so the run lands as close under the ceiling as the layers' steps allow.
+- **λ.** ``steer_lam`` raises λ (x ``gain``) after a check that had to force prunes — the penalty
+  was too weak to empty the LSBs in time — and relaxes it (/ sqrt(gain)) when the zero-LSB prunes
+  kept up; once the target is reached λ is 0 (no prune is left to prepare).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from msq.accounting import average_bits
+from msq.errors import ConfigError
+from msq.training.knapsack import allocate
+
+
+@dataclass(frozen=True)
+class Move:
+    """Drop layer ``index`` from ``old_bits`` to ``new_bits``."""
+    index: int
+    old_bits: int
+    new_bits: int
+    cost: float          # estimated loss increase (sensitivity x perturbation), >= 0
+    forced: bool         # True when taken for the budget rather than because its LSBs were zero
+
+
+def target_average_bits(target_bits: Optional[float], target_compression: Optional[float]) -> Optional[float]:
+    """The budget as an average width: B, or 32 / X for a compression target X."""
+    if target_bits is not None:
+        return float(target_bits)
+    if target_compression is not None:
+        return 32.0 / float(target_compression)
+    return None
+
+
+def path_ceiling(start: float, target: float, check: int, checks: int, reserve: int = 1) -> float:
+    """Largest average allowed after ``check`` (1-based) of ``checks``; reaches ``target`` early by ``reserve``."""
+    span = max(1, checks - reserve)
+    return start + (target - start) * min(1.0, check / span)
+
+
+def plan_moves(params: list[int], bits: list[int], searchable: list[bool], min_bits: int, ceiling: float,
+               target: float, width_cost: Callable[[int, int], float], free: Optional[list[Move]] = None,
+               tolerance: float = 0.1) -> list[Move]:
+    """The moves that bring the average width down to ``ceiling``: free ones first, then forced ones.
+
+    ``free`` moves (zero LSBs) are kept while the average stays at or above ``target - tolerance``.
+    ``width_cost(i, b)`` is the cost of layer i at width b (0 at its current width, growing as b
+    falls). Forced moves take each layer straight to its new width (one Move per layer). When the
+    ceiling is the target, the widths are the cheapest that land in [target - tolerance, target]
+    where any do, else the cheapest under the target.
+    """
+    total = sum(params)
+    now = list(bits)
+    taken: list[Move] = []
+    for move in free or []:
+        trial = list(now)
+        trial[move.index] = move.new_bits
+        if average_bits(params, trial) >= target - tolerance - 1e-9:
+            now = trial
+            taken.append(move)
+    if average_bits(params, now) <= ceiling + 1e-9:
+        return taken
+    options = [{b: (max(width_cost(i, b), 0.0) if b < now[i] else 0.0) for b in range(min(min_bits, now[i]), now[i] + 1)}
+               if searchable[i] else {now[i]: 0.0} for i in range(len(now))]
+    # on the last stretch the widths must also keep the average within ``tolerance`` of the target
+    floor = (target - tolerance) * total if ceiling <= target + 1e-9 else 0.0
+    try:
+        widths = allocate(params, options, ceiling * total, floor_bits=floor)
+    except ConfigError:          # the ceiling is below what min_bits allows: go as low as allowed
+        widths = [min(o) for o in options]
+    for i, (old, new) in enumerate(zip(now, widths)):
+        if new < old:
+            taken.append(Move(i, old, new, options[i][new], forced=True))
+    return taken
+
+
+def steer_lam(lam: float, forced: bool, reached: bool, gain: float = 2.0, floor: float = 1.0,
+              ceiling: float = 1e5) -> float:
+    """λ for the next epoch of the search: 0 once the target is reached, up after forced prunes, else down."""
+    if reached:
+        return 0.0
+    value = lam * gain if forced else lam / math.sqrt(gain)
+    return float(min(max(value, floor), ceiling))
+
+
+def budget_summary(cfg, trainer) -> dict:
+    """``{"budget": {...}}`` for result.json: the target and how close the run landed (or {})."""
+    target = cfg.prune.budget_bits
+    if target is None:
+        return {}
+    from msq.training.summary import accounting_totals
+    totals = accounting_totals(trainer)
+    gap = totals["average_bits"] - target
+    return {"budget": {
+        "target_avg_bits": target, "target_compression": cfg.prune.target_compression,
+        "final_avg_bits": totals["average_bits"], "final_compression": totals["compression"],
+        "gap_bits": gap, "tolerance_bits": cfg.prune.landing_tolerance,
+        "landed": -cfg.prune.landing_tolerance - 1e-9 <= gap <= 1e-9}}

@@ -1,0 +1,106 @@
+"""Budgets that land (msq.training.budget): the path, the cheapest-bit planner, the λ controller,
+and a real MSQ run that ends on its target."""
+import itertools
+import random
+
+import pytest
+
+from msq.accounting import average_bits
+from msq.config import RunConfig
+from msq.training.budget import Move, path_ceiling, plan_moves, steer_lam
+from msq.training.trainer import Trainer
+
+LENET = [150, 2400, 48000, 10080, 840]          # lenet5's weight counts; first and last fixed at 8 bits
+SEARCHED = [False, True, True, True, False]
+
+
+def apply(bits, moves):
+    out = list(bits)
+    for move in moves:
+        out[move.index] = move.new_bits
+    return out
+
+
+@pytest.mark.parametrize("target", [1.5, 2.0, 2.5, 3.0, 4.0])
+def test_planner_lands_within_tolerance_at_the_cheapest_layers(target):
+    rng = random.Random(0)
+    sens = [rng.uniform(0.1, 2.0) for _ in LENET]
+    cost = lambda i, b: sens[i] * 4.0 ** (-b)          # a layer's error grows 4x with each dropped bit
+    moves = plan_moves(LENET, [8] * 5, SEARCHED, 1, target, target, cost)
+    final = apply([8] * 5, moves)
+    assert target - 0.1 <= average_bits(LENET, final) <= target + 1e-9
+    assert final[0] == 8 and final[4] == 8 and min(final) >= 1
+    assert all(m.forced and m.new_bits < m.old_bits for m in moves)
+    assert len({m.index for m in moves}) == len(moves)            # one move per layer
+
+
+def test_planner_follows_the_path_and_lands_within_one_layer_step():
+    params, searched = [1000, 300, 50], [True, True, True]
+    bits, target, checks = [8, 8, 8], 3.0, 6
+    for check in range(1, checks + 1):
+        ceiling = path_ceiling(8.0, target, check, checks, reserve=1)
+        before = average_bits(params, bits)
+        moves = plan_moves(params, bits, searched, 1, ceiling, target, lambda i, b: (8 - b) ** 2 / params[i])
+        bits = apply(bits, moves)
+        now = average_bits(params, bits)
+        assert now <= ceiling + 1e-9 or now == before
+        if moves:   # undershoot of the ceiling is at most one step of a moved layer
+            assert ceiling - now <= max(params[m.index] for m in moves) / sum(params) + 1e-9
+    assert path_ceiling(8.0, target, checks - 1, checks, reserve=1) == target
+    assert target - max(params) / sum(params) <= average_bits(params, bits) <= target
+
+
+def test_free_moves_are_taken_first_but_never_far_below_the_target():
+    free = [Move(0, 4, 2, 0.0, False), Move(1, 4, 3, 0.0, False)]
+    moves = plan_moves([100, 100], [4, 4], [True, True], 1, 3.0, 3.0, lambda i, b: 1.0, free=free, tolerance=0.1)
+    # taking both free moves would give 2.5 bits: the second is skipped, and no forced move is needed
+    assert [(m.index, m.new_bits, m.forced) for m in moves] == [(0, 2, False)]
+
+
+def test_planner_prefers_the_cheapest_bits_per_weight():
+    costs = {0: 10.0, 1: 1.0}
+    moves = plan_moves([100, 100], [4, 4], [True, True], 1, 3.5, 3.0, lambda i, b: costs[i] * (4 - b))
+    assert [(m.index, m.new_bits) for m in moves] == [(1, 3)]
+
+
+def test_planner_is_the_exact_optimum_of_the_cheapest_widths():
+    from msq.training.knapsack import brute_force_allocate
+    params, bits = [30, 70, 20], [5, 5, 5]
+    weights = [3.0, 1.0, 5.0]
+    cost = lambda i, b: weights[i] * (5 - b) ** 2
+    moves = plan_moves(params, bits, [True] * 3, 1, 3.0, 3.0, cost)
+    options = [{b: cost(i, b) for b in range(1, 6)} for i in range(3)]
+    assert apply(bits, moves) == brute_force_allocate(params, options, 3.0 * sum(params))
+
+
+def test_exhaustive_check_that_the_landing_is_as_close_as_single_steps_allow():
+    params = [7, 13, 29]
+    for bits in itertools.product(range(2, 5), repeat=3):
+        target = 2.4
+        moves = plan_moves(params, list(bits), [True] * 3, 1, target, target, lambda i, b: 1.0, tolerance=0.0)
+        final = average_bits(params, apply(bits, moves))
+        assert final <= target + 1e-9
+        assert target - final <= max(params) / sum(params) + 1e-9
+
+
+def test_lam_controller_raises_relaxes_and_stops():
+    assert steer_lam(32.0, forced=True, reached=False) == 64.0
+    assert steer_lam(32.0, forced=False, reached=False) == pytest.approx(32.0 / 2 ** 0.5)
+    assert steer_lam(32.0, forced=True, reached=True) == 0.0
+    assert steer_lam(1.0, forced=False, reached=False, floor=1.0) == 1.0
+
+
+@pytest.mark.parametrize("budget", [{"target_avg_bits": 3.0}, {"target_compression": 8.0}])
+def test_msq_run_ends_on_its_budget_and_reports_it(budget):
+    cfg = RunConfig.from_dict({
+        "model": "mlp", "data": {"name": "digits"}, "quant": {"grid": "symmetric", "keep_first_last": False},
+        "train": {"pretrain_epochs": 1, "search_epochs": 4, "finetune_epochs": 1, "threads": 1, "log_every": 5},
+        "prune": {"min_bits": 1, **budget}, "hessian": {"probes": 2, "batches": 2}})
+    summary = Trainer(cfg).fit()
+    target = cfg.prune.budget_bits
+    assert summary["budget"]["target_avg_bits"] == target
+    assert -0.1 - 1e-9 <= summary["average_bits"] - target <= 1e-9
+    assert summary["budget"]["landed"] is True
+    assert any(e["kind"] == "lam_change" and e["source"] == "budget" for e in summary["events"])
+    # after landing λ is 0: the rest of the search trains the final widths
+    assert summary["lam"] == 0.0
