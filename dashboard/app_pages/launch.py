@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
-from msq.config import CORESET_SCORES, CORESET_SELECTIONS, METHODS
+from msq.config import CORESET_SCORES, CORESET_SELECTIONS, METHODS, WEIGHT_GRIDS
 from msq.errors import MSQError
 from msq.runs import runner
 
@@ -19,12 +19,15 @@ FIELDS = ("train.device", "train.nproc", "uniform_bits", "bsq.decay", "bsq.requa
           "train.search_epochs", "train.finetune_epochs", "quant.init_bits", "quant.act_bits", "quant.keep_first_last",
           "train.seed", "train.batch_size", "train.lr", "train.log_every", "train.threads", "multibit.act_bits",
           "multibit.bias_correction", "multibit.shared_bn", "multibit.coreset_fraction", "multibit.reselect_every",
-          "multibit.selection", "multibit.score")   # config fields whose widget key is K + the dotted name
+          "multibit.selection", "multibit.score", "quant.grid")   # config fields whose widget key is K + the dotted name
 SCHEDULE = {   # what the three epoch counts mean for each method
     "msq": "Epochs per phase: pretrain (float) → search (λ on, pruning) → finetune (λ off, bits frozen).",
     "bsq": "Epochs per phase: pretrain (float) → search (bit planes with the group Lasso, re-quantized every few "
            "epochs) → finetune (bits frozen).",
-    "uniform": "Pretrain (float), then quantization-aware training at the fixed width for search + finetune epochs.",
+    "uniform": "Pretrain (float), then QAT at the fixed width on MSQ's schedule: the search epochs at the search "
+               "learning rate, then the finetune epochs.",
+    "hawq": "Pretrain (float), then widths chosen once from the float model's Hessian for the budget, then QAT at "
+            "those widths on MSQ's schedule (search epochs, then finetune epochs).",
     "multibit": "Pretrain (float), then multi-bit training for search + finetune epochs: every step trains every "
                 "width (each on its own coreset when the fraction is below 1).",
 }
@@ -54,7 +57,8 @@ def collect() -> tuple[dict, list[float], dict]:
             values[key] = _get(key)
     if values.get("multibit.act_bits") == "none":
         values["multibit.act_bits"] = None
-    values["prune.target_avg_bits"] = _get("prune.target_avg_bits") if _get("use_target") else None
+    wants_budget = _get("use_target") or method == "hawq"      # HAWQ-style allocation always needs one
+    values["prune.target_avg_bits"] = _get("prune.target_avg_bits") if wants_budget else None
     if method == "multibit":
         for key, allow_empty in (("multibit.bits", False), ("multibit.eval_bits", True)):
             if K + key in st.session_state:
@@ -230,6 +234,10 @@ with left:
             bsq_options()
         elif method == "multibit":
             multibit_options()
+        elif method == "hawq":
+            st.number_input("Target average bits (sign included)", value=2.0, step=0.25,
+                            key=K + "prune.target_avg_bits", help=lf.HELP["prune.target_avg_bits"], **KEEP)
+            error("prune.target_avg_bits")
 
     if (method or "msq") == "msq":
         with section("Bit-level sparsity search"):
@@ -257,7 +265,7 @@ with left:
                             key=K + "hessian.probes", help=lf.HELP["hessian.probes"], **KEEP)
             error("hessian.probes")
             c1, c2 = st.columns(2)
-            target = c1.toggle("Stop at a bit budget", value=False, key=K + "use_target", **KEEP)
+            target = c1.toggle("Land on a bit budget (λ steered)", value=False, key=K + "use_target", **KEEP)
             c2.number_input("Target average bits", value=4.0, step=0.25, disabled=not target,
                             key=K + "prune.target_avg_bits", help=lf.HELP["prune.target_avg_bits"], **KEEP)
             error("prune.target_avg_bits")
@@ -285,8 +293,12 @@ with left:
                         help=lf.HELP["train.seed"], **KEEP)
         for key in ("quant.init_bits", "quant.act_bits", "train.seed"):
             error(key)
-        st.toggle("Keep the first and last layers at fixed bits", value=lf.default("quant.keep_first_last"),
+        c1, c2 = st.columns(2)
+        c1.toggle("Keep the first and last layers at fixed bits", value=lf.default("quant.keep_first_last"),
                   key=K + "quant.keep_first_last", help=lf.HELP["quant.keep_first_last"], **KEEP)
+        c2.selectbox("Weight grid", list(WEIGHT_GRIDS), index=list(WEIGHT_GRIDS).index(lf.default("quant.grid")),
+                     key=K + "quant.grid", help=lf.HELP["quant.grid"], **KEEP)
+        error("quant.grid")
         with st.expander("Advanced: optimizer and logging"):
             c1, c2, c3, c4 = st.columns(4)
             c1.number_input("Batch size", value=lf.default("train.batch_size"), step=1, key=K + "train.batch_size",

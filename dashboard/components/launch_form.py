@@ -36,8 +36,12 @@ HELP = {
     "prune.threshold": "α: a layer's LSB is dropped once its LSB density (the fraction of weights with an odd "
                        "integer code) is at or below α. Larger α prunes earlier and more aggressively.",
     "prune.every": "Search epochs between prune checks.",
-    "prune.min_bits": "No searched layer is pruned below this width.",
-    "prune.target_avg_bits": "Stop pruning once the average width over the quantized weights reaches this budget.",
+    "prune.min_bits": "No searched layer is pruned below this width (sign included; 1 = binary on the symmetric grid).",
+    "prune.target_avg_bits": "Budget: the search ends at this average width over the quantized weights (sign "
+                             "included), within prune.landing_tolerance under it; λ is raised while the run falls "
+                             "behind the path to it and set to 0 once it lands.",
+    "quant.grid": "affine: 2^n levels from −s (1 bit = {−s, 0}); symmetric: sign-magnitude levels around 0 "
+                  "(2 bits = ternary, 1 bit = binary). Both nest, so dropping zero LSBs changes no value.",
     "hessian.enabled": "Hessian-aware pruning (MSQ): layers whose average Hessian trace is below the mean are "
                        "insensitive and drop two LSBs at once; the others drop one.",
     "hessian.probes": "Rademacher probes per Hutchinson estimate: more probes, less noise, more time.",
@@ -77,6 +81,8 @@ METHOD_HELP = {
     "uniform": "Uniform QAT at fixed bits: the honest reference point for compression vs accuracy.",
     "bsq": "BSQ baseline: trainable bit planes with a group Lasso; re-quantized periodically.",
     "multibit": "Multi-bit (EMQ): one network for several widths, with bias correction and coresets.",
+    "hawq": "HAWQ-style baseline: widths chosen once from the float model's Hessian traces for the budget (exact "
+            "knapsack), then QAT at those widths.",
 }
 
 

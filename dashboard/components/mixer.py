@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from msq.report.figures import INK, MUTED, base_layout, bit_color
 
-SOURCE_METHODS = ("msq", "uniform", "bsq")
+SOURCE_METHODS = ("msq", "uniform", "bsq", "hawq")
 MAX_POINTS = 200            # evaluated mixes kept on the chart per run
 
 

@@ -69,8 +69,9 @@ def _read_split(name: str, class_name: str, folder: str, cfg, train: bool) -> tu
             looked = ", ".join(str(p) for p in idx.search_folders(name, cfg.root))
             hint = f" install it with `{idx.INSTALL_HINT[name]}`," if name in idx.INSTALL_HINT else ""
             raise DatasetNotFoundError(
-                f"{name} not found (looked in {looked}):{hint} put the four IDX files in --data-root "
-                "(data.root), or pass --data-download (data.download=true) on a machine with network")
+                f"{name} not found under {Path(cfg.root).expanduser().resolve()} (looked in {looked}):{hint} put "
+                "the four IDX files in --data-root (data.root), or pass --data-download (data.download=true) on a "
+                "machine with network")
     import torchvision
 
     root = Path(cfg.root).expanduser()

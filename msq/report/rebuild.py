@@ -16,7 +16,7 @@ from msq.errors import ModelLoadError
 from msq.quant import quant_layers, quantize_
 from msq.quant.inventory import float_param_count
 
-EXPORTABLE_METHODS = ("msq", "uniform")
+EXPORTABLE_METHODS = ("msq", "uniform", "hawq")
 
 
 def model_args(cfg: RunConfig) -> dict:

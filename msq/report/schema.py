@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from typing import Optional
 
 from msq import __version__
@@ -20,6 +21,7 @@ from msq.accounting import bit_ops, summarize
 from msq.errors import MSQError
 from msq.report.collect import Sources, clean, gather
 from msq.runs import RunStore
+from msq.training.budget import BUDGET_FIELDS      # torch-free: the planner is pure Python
 
 SCHEMA = "msq-studio/bit-allocation-report"
 SCHEMA_VERSION = 1
@@ -65,6 +67,7 @@ def _layers(src: Sources, cfg: dict) -> dict:
     ckpt = (src.checkpoint or {}).get("layers") or {}
     calibrated = (src.checkpoint or {}).get("scales_calibrated", True)
     act_cfg = (cfg.get("quant") or {}).get("act_bits")
+    z = float((cfg.get("hessian") or {}).get("z", 1.96))
     out = {}
     for index, row in enumerate(base):
         fqn = row["fqn"]
@@ -81,9 +84,12 @@ def _layers(src: Sources, cfg: dict) -> dict:
             history = [{k: e.get(k) for k in ("epoch", "step", "old_bits", "new_bits", "k", "density", "sensitivity")}
                        for e in src.events if e["kind"] == "prune" and e.get("fqn") == fqn]
         bits = int(row["bits"])
+        sens, se = values.get("sensitivity"), values.get("sensitivity_se")
+        interval = [sens - z * se, sens + z * se] if sens is not None and se is not None and math.isfinite(se) else None
         out[fqn] = {
             "index": index, "kind": row.get("kind"), "shape": list(row.get("shape") or []),
             "params": int(row.get("params") or 0), "macs": int(row.get("macs") or 0), "bits": bits,
+            "storage_bits": int(row.get("storage_bits") or bits), "sensitivity_interval": interval,
             "bit_ops": bit_ops([int(row.get("macs") or 0)], [bits], [values["act_bits"]]),
             "fixed": bool(row.get("fixed")), "fixed_reason": row.get("fixed_reason") or "",
             **values, "bit_history": history,
@@ -126,7 +132,7 @@ def assemble(src: Sources) -> dict:
     layers = _layers(src, cfg)
     rows = list(layers.values())
     float_params = s.get("float_params", ckpt.get("float_params"))
-    totals = summarize([l["params"] for l in rows], [l["bits"] for l in rows], float_params or 0,
+    totals = summarize([l["params"] for l in rows], [l["storage_bits"] for l in rows], float_params or 0,
                        [l["macs"] for l in rows], [l["act_bits"] for l in rows])
     if float_params is None:   # unknown: say so rather than print a size without the float part
         totals.update(float_params=None, model_size_bytes=None, float_model_size_bytes=None)
@@ -165,6 +171,7 @@ def assemble(src: Sources) -> dict:
         "notes": _notes(src, run, layers, epochs),
         "totals": totals,
         "layers": layers,
+        "budget": s.get("budget") or dict.fromkeys(BUDGET_FIELDS),
         "float_parameters": ckpt.get("float_parameters"),
         "seed": (cfg.get("train") or {}).get("seed"),
         "versions": s.get("versions"),

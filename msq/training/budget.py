@@ -98,6 +98,10 @@ def steer_lam(lam: float, forced: bool, reached: bool, gain: float = 2.0, floor:
     return float(min(max(value, floor), ceiling))
 
 
+BUDGET_FIELDS = ("target_avg_bits", "target_compression", "final_avg_bits", "final_compression", "gap_bits",
+                 "tolerance_bits", "landed")
+
+
 def budget_summary(cfg, trainer) -> dict:
     """``{"budget": {...}}`` for result.json: the target and how close the run landed (or {})."""
     target = cfg.prune.budget_bits

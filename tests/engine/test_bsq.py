@@ -209,7 +209,9 @@ def test_bsq_run_goes_through_the_phases_with_events_and_a_summary():
     assert [entry["bits"] for entry in summary["layers"]] == [layer.bits for _, layer in layers]
     assert summary["layers"][1]["bits"] < 8 and summary["layers"][1]["bit_history"]
     assert summary["final_acc"] > 50 and summary["trainable_params"] == trainable_param_count(trainer.model)
-    assert summary["bsq"]["average_bits_with_sign"] > summary["average_bits"]
+    # the sign is counted like every other method's (bits = magnitude planes, storage = bits + 1)
+    assert summary["bsq"]["average_bits_with_sign"] == pytest.approx(summary["average_bits"])
+    assert [entry["storage_bits"] for entry in summary["layers"]] == [8, layers[1][1].bits + 1, 8]
     assert set(trainer.model.conv2.planes.unique().tolist()) <= {0.0, 1.0}        # binary at the end
 
 

@@ -166,7 +166,10 @@ def test_unknown_dataset_lists_names_and_imagefolder_form():
 
 @pytest.mark.parametrize("name,folder", [("cifar10", "cifar-10-batches-py"), ("mnist", "MNIST/raw"),
                                          ("fashion-mnist", "FashionMNIST/raw")])
-def test_missing_torchvision_root_says_where_and_how(tmp_path, name, folder):
+def test_missing_torchvision_root_says_where_and_how(tmp_path, monkeypatch, name, folder):
+    from msq.data import idx
+    if name in idx.IDX_LOCATIONS:     # not the files a system package may have installed on this machine
+        monkeypatch.setitem(idx.IDX_LOCATIONS, name, (folder, (str(tmp_path / "no_system_copy"),)))
     root = tmp_path / "no_data"
     with pytest.raises(DatasetNotFoundError, match=f"{name} not found under {root}.*{folder}.*--data-download"):
         load_dataset(DataConfig(name=name, root=str(root)))

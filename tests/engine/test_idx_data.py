@@ -1,6 +1,5 @@
 """Fashion-MNIST / MNIST read from their IDX files (gzipped or not), found without --data-root."""
 import gzip
-import struct
 
 import numpy as np
 import pytest
@@ -10,10 +9,13 @@ from msq.data import idx, load_dataset
 from msq.errors import DatasetNotFoundError
 
 
+from test_data import _write_idx
+
+
 def write_idx(path, array, compress):
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    (gzip.open if compress else open)(path, "wb").write(data)
+    _write_idx(path, array)
+    if compress:
+        path.write_bytes(gzip.compress(path.read_bytes()))
 
 
 def fake_split(folder, n, compress, seed):
