@@ -37,6 +37,7 @@ PAGES = {
     "multibit": st.Page("app_pages/multibit.py", title="Multi-bit", icon=":material/stacked_line_chart:",
                         url_path="multibit"),
     "compare": st.Page("app_pages/compare.py", title="Compare", icon=":material/scatter_plot:", url_path="compare"),
+    "curves": st.Page("app_pages/curves.py", title="Curves", icon=":material/show_chart:", url_path="curves"),
     "export": st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
 }
 ui.PAGES.update(PAGES)

@@ -1,0 +1,68 @@
+"""What the Curves view reads from the run store: each chosen run's scalar series and one layer's
+per-layer series, downsampled by the store (never a whole run loaded), with the run's colour, label
+and training time per point. No streamlit: a bench or a test calls it on a real store.
+
+    series = read_curves(store, ["20260101-...", ...], ["loss", "val_acc"])
+    series["loss"][0]   # {"id", "label", "color", "step", "epoch", "value", "time"}
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from dashboard.components.curves import run_colors, training_time
+from dashboard.components.runs_table import run_label
+from msq.runs import RunStore
+
+MAX_POINTS = 5000            # per run and metric: a 5,000-step run is drawn in full, longer ones evenly thinned
+FIRST_METRICS = ("loss", "val_acc", "avg_bits", "lam", "task_loss", "reg", "compression", "train_acc", "val_loss")
+LAYER_METRICS = {"lsb_density": "LSB density", "bits": "bits"}
+
+
+def metric_choices(store: RunStore, run_ids: Sequence[str]) -> list[str]:
+    """Scalar keys any chosen run logged, the usual ones first (one index seek per key and run)."""
+    keys = set()
+    for run_id in run_ids:
+        keys.update(store.scalar_keys(run_id))
+    first = [k for k in FIRST_METRICS if k in keys]
+    return first + sorted(keys - set(first))
+
+
+def layer_choices(store: RunStore, run_ids: Sequence[str]) -> list[str]:
+    """Layer names of the chosen runs, in the first run's order, then any others' extra layers."""
+    names: dict[str, None] = {}
+    for run_id in run_ids:
+        names.update({l["fqn"]: None for l in store.layers(run_id)})
+    return list(names)
+
+
+def _epoch_ends(store: RunStore, run_id: str) -> list[tuple[int, float]]:
+    s = store.scalar_series(run_id, "epoch_seconds", max_points=None)["epoch_seconds"]
+    return list(zip(s["step"], s["value"]))
+
+
+def read_curves(store: RunStore, run_ids: Sequence[str], metrics: Sequence[str], layer: Optional[str] = None,
+                layer_metrics: Sequence[str] = (), max_points: int = MAX_POINTS,
+                rows: Optional[dict] = None) -> dict[str, list[dict]]:
+    """{metric: [one dict per run that logged it]}; per-layer metrics are keyed "lsb_density@layer".
+    ``rows`` ({id: list_runs row}) saves a query for the labels when the page has them already."""
+    colors = run_colors(run_ids)
+    rows = rows or {r["id"]: r for r in store.list_runs() if r["id"] in set(run_ids)}
+    out: dict[str, list[dict]] = {m: [] for m in metrics}
+    out.update({f"{m}@{layer}": [] for m in layer_metrics} if layer else {})
+    for run_id in run_ids:
+        base = {"id": run_id, "label": run_label(rows[run_id]) if run_id in rows else run_id,
+                "color": colors[run_id]}
+        ends = _epoch_ends(store, run_id)
+        for metric, s in store.scalar_series(run_id, list(metrics), max_points=max_points).items():
+            if s["step"]:
+                out[metric].append({**base, **s, "time": training_time(s["step"], ends).tolist()})
+        if not layer:
+            continue
+        names = [l["fqn"] for l in store.layers(run_id)]
+        for metric in layer_metrics:
+            if layer not in names:
+                continue
+            s = store.layer_series(run_id, metric, layer, max_points=max_points)
+            if s["step"]:
+                out[f"{metric}@{layer}"].append({**base, **s, "time": training_time(s["step"], ends).tolist()})
+    return out

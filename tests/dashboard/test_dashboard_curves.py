@@ -1,0 +1,214 @@
+"""The Curves view and the honest Compare: the pure builders against hand-written references, the reads
+on a real store, and both pages under AppTest (selection from the URL, mixed models split, runs that
+are not final flagged, the Pareto front over the references too)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from dashboard.components import comparison, curve_data, curves
+from msq.report import figures
+from msq.runs import RunStore, RunWriter
+
+pytestmark = pytest.mark.xdist_group("dashboard")
+
+
+def test_smoothing_is_the_debiased_ema_and_skips_gaps():
+    values = [1.0, None, 3.0, float("nan"), 5.0]
+    w = 0.5
+    # by hand: acc/norm over the finite values only, gaps stay gaps
+    acc, norm, expected = 0.0, 0.0, []
+    for v in (1.0, 3.0, 5.0):
+        acc, norm = w * acc + (1 - w) * v, w * norm + (1 - w)
+        expected.append(acc / norm)
+    out = curves.smooth(values, w)
+    assert out[[0, 2, 4]].tolist() == expected and math.isnan(out[1]) and math.isnan(out[3])
+    assert curves.smooth([2.0, 4.0], 0.0).tolist() == [2.0, 4.0]
+    with pytest.raises(ValueError, match=r"smoothing weight = 1.0 is invalid: allowed 0 <= weight < 1"):
+        curves.smooth([1.0], 1.0)
+
+
+def test_run_colours_stay_with_the_run_whatever_else_is_chosen():
+    ids = [f"20260101-0000{i:02d}-abcdef" for i in range(8)]
+    alone = {i: curves.run_colors([i])[i] for i in ids}
+    together = curves.run_colors(ids)
+    assert len(set(together.values())) == len(ids)                 # distinct within one selection
+    newest = ids[-1]
+    assert curves.run_colors([ids[0], newest])[ids[0]] == alone[ids[0]] == together[ids[0]]
+
+
+def test_training_time_interpolates_epoch_timings_and_extends_at_the_last_pace():
+    t = curves.training_time([0, 5, 10, 15, 20], [(10, 4.0), (20, 6.0)])
+    assert t.tolist() == [0.0, 2.0, 4.0, 7.0, 10.0]
+    assert curves.training_time([25], [(10, 4.0), (20, 6.0)]).tolist() == [13.0]
+    assert np.isnan(curves.training_time([3], [])).all()
+
+
+def _run(i, values, **extra):
+    return {"id": f"r{i}", "label": f"run {i}", "color": curves.RUN_PALETTE[i], "step": list(range(len(values))),
+            "epoch": [0] * len(values), "value": values, **extra}
+
+
+def test_curve_figure_overlays_runs_with_raw_behind_smoothed_and_a_log_axis():
+    runs = [_run(0, [4.0, 2.0, 1.0, 0.5]), _run(1, [3.0, 0.0, -1.0, 0.25])]
+    raw = curves.curve_figure("loss", runs)
+    assert [t.name for t in raw.data] == ["run 0", "run 1"] and all(t.showlegend is not False for t in raw.data)
+    assert "step %{customdata[0]:.0f} · epoch %{customdata[1]:.0f}" in raw.data[0].hovertemplate
+    smoothed = curves.curve_figure("loss", runs, smoothing=0.6)
+    assert len(smoothed.data) == 4
+    faint, line = smoothed.data[0], smoothed.data[1]
+    assert faint.opacity == 0.25 and faint.hoverinfo == "skip" and faint.legendgroup == line.legendgroup == "r0"
+    assert list(line.y) == pytest.approx(curves.smooth([4.0, 2.0, 1.0, 0.5], 0.6).tolist())
+    log = curves.curve_figure("loss", runs, log_y=True)
+    assert log.layout.yaxis.type == "log"
+    assert np.isnan(log.data[1].y[[1, 2]]).all()                   # 0 and −1 cannot sit on a log axis …
+    assert "2 values ≤ 0 left out of the log axis" in log.layout.annotations[0].text   # … and it says so
+    timed = curves.curve_figure("loss", [_run(0, [1.0, 2.0], time=[0.0, 1.5])], x="time")
+    assert list(timed.data[0].x) == [0.0, 1.5] and timed.layout.xaxis.title.text == "training time (s)"
+    with pytest.raises(ValueError, match="x = 'wall' is invalid: allowed step, epoch, time"):
+        curves.curve_figure("loss", runs, x="wall")
+
+
+def test_budget_and_progress_texts():
+    cfg = {"train": {"pretrain_epochs": 0, "search_epochs": 30, "finetune_epochs": 6}}
+    assert comparison.budget_text(cfg) == "36 epochs (30 search + 6 finetune)"
+    assert comparison.progress_text({"status": "running", "epoch": 1}, cfg) == "not final: running, epoch 1 of 36"
+    assert comparison.progress_text({"status": "completed"}, cfg) == ""
+    assert comparison.budget_text(None) == "budget unknown"
+
+
+def test_pareto_front_runs_over_the_references_and_skips_runs_that_are_not_final():
+    points = [{"label": "msq a", "method": "msq", "compression": 6.0, "accuracy": 80.0, "avg_bits": 5},
+              {"label": "msq b", "method": "msq", "compression": 9.0, "accuracy": 70.0, "avg_bits": 3},
+              {"label": "ref 4-bit", "method": "uniform", "compression": 8.0, "accuracy": 85.0, "avg_bits": 4},
+              {"label": "live", "method": "msq", "compression": 12.0, "accuracy": 90.0, "avg_bits": 2,
+               "final": False, "note": "not final: running, epoch 1 of 4"}]
+    spec = figures.accuracy_vs_compression(points)
+    [front] = [t for t in spec["data"] if t.get("name") == "Pareto front"]
+    # msq a (6×, 80%) is beaten by the 4-bit reference (8×, 85%); the live run is not a result yet
+    assert list(zip(front["x"], front["y"])) == [(8.0, 85.0), (9.0, 70.0)]
+    [msq] = [t for t in spec["data"] if t.get("name") == "msq" and t.get("showlegend") is False]
+    assert msq["text"][-1] == "live (not final)" and msq["marker"]["opacity"] == [1.0, 1.0, 0.35]
+    assert msq["customdata"][-1][4] == "not final: running, epoch 1 of 4"
+    [bar] = [t for t in spec["data"] if t.get("marker", {}).get("showscale")]
+    assert bar["marker"]["colorbar"]["ticktext"][-1] == "8+"
+
+
+# -- on a real store ---------------------------------------------------------------------------
+def write_run(store: RunStore, name: str, model: str, dataset: str, steps: int, status: str = "completed",
+              method: str = "msq", lam: float = 8.0) -> str:
+    """A run written the way a worker writes it (RunWriter): step scalars, epoch timings, LSB density."""
+    config = {"method": method, "model": model, "data": {"name": dataset}, "reg": {"lam": lam},
+              "train": {"pretrain_epochs": 1, "search_epochs": 2, "finetune_epochs": 1}}
+    run_id = store.create_run(config, name=name, status="running" if status == "completed" else status)
+    store.set_layers(run_id, [{"idx": i, "fqn": f"conv{i}", "params": 100, "bits": 8} for i in range(3)])
+    writer = RunWriter(store, run_id, flush_every=3600)
+    for step in range(1, steps + 1):
+        epoch = (step - 1) // 10
+        writer.add_scalars(step, epoch, {"loss": 2.0 / step, "lam": lam})
+        writer.add_vectors(step, epoch, {"lsb_density": [0.5 - 0.01 * step, 0.4, 0.3]})
+        if step % 10 == 0:
+            writer.add_scalars(step, epoch + 1, {"val_acc": 50.0 + step, "epoch_seconds": 2.0,
+                                                 "compression": 4.0 + step / 10, "avg_bits": 8 - step / 10})
+    writer.flush(strict=True)
+    if status == "completed":
+        writer.finish("completed", {"final_acc": 50.0 + steps, "compression": 4.0 + steps / 10,
+                                    "average_bits": 8 - steps / 10}, None)
+    return run_id
+
+
+@pytest.fixture
+def mixed_store(tmp_path):
+    store = RunStore(tmp_path / "home")
+    ids = {"a": write_run(store, "tiny a", "tinycnn", "digits", 30),
+           "b": write_run(store, "tiny b", "tinycnn", "digits", 40, lam=32.0),
+           "ref": write_run(store, "tiny 4-bit", "tinycnn", "digits", 40, method="uniform"),
+           "lenet": write_run(store, "lenet", "lenet5", "mnist5k", 20),
+           "live": write_run(store, "tiny live", "tinycnn", "digits", 10, status="stopped")}
+    return {"home": tmp_path / "home", "store": store, "ids": ids}
+
+
+def test_read_curves_reads_each_run_and_one_layer_with_training_time(mixed_store):
+    store, ids = mixed_store["store"], mixed_store["ids"]
+    chosen = [ids["a"], ids["b"]]
+    assert curve_data.metric_choices(store, chosen)[:4] == ["loss", "val_acc", "avg_bits", "lam"]
+    assert curve_data.layer_choices(store, chosen) == ["conv0", "conv1", "conv2"]
+    series = curve_data.read_curves(store, chosen, ["loss"], layer="conv0", layer_metrics=["lsb_density"])
+    loss_a, loss_b = series["loss"]
+    assert loss_a["step"] == list(range(1, 31)) and loss_a["value"][-1] == pytest.approx(2.0 / 30)
+    assert loss_a["time"][9] == pytest.approx(2.0) and loss_a["time"][29] == pytest.approx(6.0)
+    assert loss_a["color"] == curves.run_colors(chosen)[ids["a"]] != loss_b["color"]
+    density = series["lsb_density@conv0"][1]
+    assert density["value"][:2] == pytest.approx([0.49, 0.48]) and len(density["step"]) == 40
+    thin = curve_data.read_curves(store, chosen, ["loss"], max_points=7)
+    assert len(thin["loss"][1]["step"]) == 7 and thin["loss"][1]["step"][-1] == 40   # the latest step kept
+
+
+# -- the pages ----------------------------------------------------------------------------------
+@pytest.fixture
+def mixed_app(mixed_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP
+    monkeypatch.setenv("MSQ_HOME", str(mixed_store["home"]))
+    monkeypatch.setenv("MSQ_MAX_CPU_RUNS", "0")   # nothing of this store may start a worker
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def open_page(at, page: str, **query):
+    at.run()
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def panel_figures(at) -> dict:
+    [component] = at.get("component_instance")
+    return {item["key"]: item["figure"] for item in json.loads(json.loads(component.proto.json_args)["panel"])}
+
+
+def test_curves_page_opens_the_urls_selection_and_overlays_the_runs(mixed_app, mixed_store):
+    ids = mixed_store["ids"]
+    at = open_page(mixed_app, "curves", compare=f"{ids['a']},{ids['b']}")
+    assert at.multiselect(key="curves_pick").value == [ids["a"], ids["b"]]
+    figs = panel_figures(at)
+    assert list(figs) == ["loss", "val_acc", "avg_bits", "lam"]
+    assert [t["name"] for t in figs["loss"]["data"] if t.get("showlegend") is not False] == \
+        [f"tiny a · msq · {ids['a']}", f"tiny b · msq · {ids['b']}"]
+    assert not at.warning                                           # one model, one dataset: nothing to flag
+    at.toggle(key="curves_log").set_value(True).run()
+    assert panel_figures(at)["loss"]["layout"]["yaxis"]["type"] == "log"
+    at.selectbox(key="curves_layer").set_value("conv0").run()
+    assert "lsb_density@conv0" in panel_figures(at)
+    at.multiselect(key="curves_pick").select(ids["ref"]).run()
+    assert at.query_params["compare"] == f"{ids['a']},{ids['b']},{ids['ref']}"
+
+
+def test_curves_page_flags_a_mixed_model_selection_and_splits_it(mixed_app, mixed_store):
+    ids = mixed_store["ids"]
+    at = open_page(mixed_app, "curves", compare=f"{ids['a']},{ids['lenet']}")
+    [warning] = at.warning
+    assert "different models or datasets" in warning.value and "**lenet5 on mnist5k**: 1 run" in warning.value
+    at.selectbox(key="curves_group").set_value("lenet5 on mnist5k").run()
+    loss = panel_figures(at)["loss"]["data"]
+    assert {t["name"] for t in loss} == {f"lenet · msq · {ids['lenet']}"} and len(loss) == 2   # raw + smoothed
+
+
+def test_compare_page_draws_one_plane_per_model_and_flags_runs_that_are_not_final(mixed_app, mixed_store):
+    ids = mixed_store["ids"]
+    at = open_page(mixed_app, "compare", compare=f"{ids['a']},{ids['b']},{ids['lenet']},{ids['live']}")
+    planes = [c for c in at.get("plotly_chart") if "Accuracy vs compression" in json.loads(c.proto.spec)["layout"]
+              ["title"]["text"]]
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in planes]
+    assert titles == ["Accuracy vs compression — tinycnn on digits", "Accuracy vs compression — lenet5 on mnist5k"]
+    tiny = json.loads(planes[0].proto.spec)
+    texts = [t for trace in tiny["data"] for t in trace.get("text") or []]
+    assert "tiny live (not final)" in texts and "tiny 4-bit" in texts   # the reference of the same model only
+    assert not any("lenet" in t for t in texts)
+    notes = [row[4] for trace in tiny["data"] for row in trace.get("customdata") or []]
+    assert "4 epochs (1 pretrain + 2 search + 1 finetune) · not final: stopped, epoch 1 of 4" in notes
