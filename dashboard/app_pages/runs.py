@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import charts
+from dashboard.components.comparison import group_name, is_final, model_groups
 from dashboard.components.runs_table import compare_points, filter_runs, runs_frame
 from msq.errors import MSQError
 from msq.report import figures
@@ -110,8 +111,8 @@ def table() -> None:
         st.session_state["run_id"] = ids[0]
         st.switch_page(ui.page("multibit"), query_params={"run": ids[0]})
     if b[1].button("Compare", icon=":material/scatter_plot:", disabled=len(ids) < 2, width="stretch"):
-        st.session_state["compare_ids"] = ids
-        st.switch_page(ui.page("compare"))
+        st.session_state["compare_now"] = ids
+        st.switch_page(ui.page("compare"), query_params={"compare": ",".join(ids)})
     if b[2].button("Export", icon=":material/download:", disabled=len(ids) != 1, width="stretch"):
         st.session_state["run_id"] = ids[0]
         st.switch_page(ui.page("export"), query_params={"run": ids[0]})
@@ -125,11 +126,16 @@ def table() -> None:
     if b[5].button("Delete…", icon=":material/delete:", disabled=not deletable, width="stretch",
                    help="Running runs must be stopped first"):
         confirm_delete(deletable)
-    points = compare_points(rows)
+    groups = model_groups(rows)   # one model and dataset per plane: the largest group of the runs shown
+    group, members = next(iter(groups.items()), (None, []))
+    points = [{**p, "final": is_final(r)} for p, r in zip(compare_points(members), members)]
     if any(p["compression"] is not None and p["accuracy"] is not None for p in points):
         ui.chart(charts.to_figure(figures.accuracy_vs_compression(
-            points, title="Accuracy vs compression of the runs shown (colour = average bits)"), "runs-overview"),
+            points, title=f"Accuracy vs compression — {group_name(group)} (colour = average bits)"), "runs-overview"),
             key="runs_overview")
+        if len(groups) > 1:
+            st.caption(f"Other models and datasets ({', '.join(group_name(g) for g in list(groups)[1:])}): filter "
+                       "the table or compare them on the Compare page, one plane each.")
 
 
 table()

@@ -7,6 +7,8 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+from dashboard.components.intervals import ratio_text, trace_text
+
 COLUMNS = ["layer", "kind", "weights", "start bits", "bits", "LSB density", "sensitivity", "× mean",
            "prunes", "why"]
 
@@ -41,11 +43,11 @@ def layer_rows(layers: Sequence[dict], vectors: dict, events: Sequence[dict], co
             start = quant.get("init_bits", bits)
         d = _at(density, i)
         s = _at(sens, i)
-        rel = s / mean if (s is not None and mean) else None
+        rel = s / mean if (s is not None and mean and mean > 0) else None   # a mean ≤ 0 is noise: no ratio
         rows.append({
             "fqn": name, "kind": layer.get("kind"), "params": layer.get("params"), "fixed": bool(layer.get("fixed")),
             "start_bits": start, "bits": bits, "lsb_density": d, "sensitivity": s, "sensitivity_se": _at(sens_se, i),
-            "sensitivity_vs_mean": rel,
+            "sensitivity_vs_mean": rel, "sensitivity_mean": mean,
             "prunes": [{k: p.get(k) for k in ("epoch", "step", "old_bits", "new_bits", "k", "density", "sensitivity")}
                        for p in history],
             "why": explain(layer, bits, d, rel, history, alpha, min_bits, method, config),
@@ -129,7 +131,7 @@ def why_display(rows: Sequence[dict]) -> pd.DataFrame:
                  for s, b in zip(frame["start bits"], frame["bits"])],
         "weights": [num(v, ",") for v in frame["weights"]],
         "LSB density": [num(v, ".3f") for v in frame["LSB density"]],
-        "Tr(H)/N": [num(v, ".2e") for v in frame["sensitivity"]],
-        "× mean": [num(v, ".2f") for v in frame["× mean"]],
+        "Tr(H)/N": [trace_text(r["sensitivity"], r.get("sensitivity_se")) for r in rows],
+        "× mean": [ratio_text(r["sensitivity"], r.get("sensitivity_se"), r.get("sensitivity_mean")) for r in rows],
         "why": frame["why"].tolist()}, index=pd.Index(frame["layer"].tolist(), name="layer"))
     return out
