@@ -17,9 +17,10 @@ import streamlit as st  # noqa: E402
 
 from dashboard import resources  # noqa: E402
 from dashboard.app_pages import ui  # noqa: E402
+from dashboard.favicon import favicon  # noqa: E402
 from msq.errors import MSQError  # noqa: E402
 
-st.set_page_config(page_title="MSQ Studio", page_icon=":material/memory:", layout="wide",
+st.set_page_config(page_title="MSQ Studio", page_icon=favicon(), layout="wide",
                    initial_sidebar_state="collapsed")
 
 try:

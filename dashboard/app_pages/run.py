@@ -11,6 +11,7 @@ from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
 from dashboard.components.live import build_figures, current_layers
 from dashboard.components.progress import format_seconds, measure, phase_help, phase_plan
+from dashboard.components.queue import queue_positions
 from dashboard.components.snapshot import events_of, read_run_row, read_snapshot
 from dashboard.components.why import layer_rows, why_display
 from msq.errors import MSQError, RunStoreError
@@ -192,6 +193,11 @@ def charts(snap) -> None:
     key = f"layers:{snap.run['id']}"
     chosen = st.session_state.get(key, default)
     figs = build_figures(snap, chosen=[c for c in chosen if c in names])
+    if not figs.get("bits_bars") and not figs.get("loss") and snap.status == "queued":
+        place = queue_positions(store.list_runs(status=("queued", "running"))).get(snap.run["id"])
+        st.info("Queued" + (f" — {place['text']}." if place else ".") + " Its charts start with its first steps.",
+                icon=":material/schedule:")
+        return
     if not figs.get("bits_bars") and not figs.get("loss"):
         st.info("Waiting for the first metrics: the worker is starting (the first per-layer values arrive after "
                 "`log_every` steps).", icon=":material/hourglass_top:")

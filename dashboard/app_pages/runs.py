@@ -9,6 +9,7 @@ from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import charts
 from dashboard.components.comparison import group_name, is_final, model_groups
+from dashboard.components.queue import queue_positions
 from dashboard.components.runs_table import compare_points, filter_runs, runs_frame
 from msq.errors import MSQError
 from msq.report import figures
@@ -19,7 +20,8 @@ STATUS_MARKS = {"running": "● running", "queued": "○ queued", "completed": "
 COLUMN_CONFIG = {
     "id": st.column_config.TextColumn("run id", width="medium"),
     "name": st.column_config.TextColumn("name", width="medium"),
-    "status": st.column_config.TextColumn("status", width=104),
+    "status": st.column_config.TextColumn("status", width=130,
+                                          help="a queued run shows its place in its device's queue"),
     "λ": st.column_config.NumberColumn("λ", format="%.4g", help="LSB-penalty strength now (live changes included)"),
     "accuracy (%)": st.column_config.NumberColumn("accuracy", format="%.2f %%", help="validation accuracy"),
     "compression (×)": st.column_config.NumberColumn("compression", format="%.2f×",
@@ -91,7 +93,9 @@ def table() -> None:
         st.info("No run matches these filters.")
         return
     frame = runs_frame(rows)
-    frame["status"] = frame["status"].map(lambda s: STATUS_MARKS.get(s, s))
+    places = queue_positions(rows)   # a queued run says where it stands: "○ queued #2 (cpu)"
+    frame["status"] = [STATUS_MARKS.get(s, s) + (f" #{places[i]['position']} ({places[i]['device']})" if i in places
+                                                 else "") for s, i in zip(frame["status"], frame["id"])]
     # the selection is positional: a new table key whenever the set of rows changes, so it never points
     # at a different run after a refresh
     key = "runs_table_" + str(abs(hash(tuple(frame["id"]))) % 10**8)
