@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from dashboard.components.curves import run_colors, training_time
-from dashboard.components.runs_table import run_label
 from msq.runs import RunStore
 
 MAX_POINTS = 5000            # per run and metric: a 5,000-step run is drawn in full, longer ones evenly thinned
@@ -35,6 +34,12 @@ def layer_choices(store: RunStore, run_ids: Sequence[str]) -> list[str]:
     return list(names)
 
 
+def legend_label(row: dict) -> str:
+    """"name · 1c3fa5": the run's name and its id's random tail (names repeat; the full id is long)."""
+    name = row.get("name") or row.get("model") or "run"
+    return f"{name} · {row['id'][-6:]}"
+
+
 def _epoch_ends(store: RunStore, run_id: str) -> list[tuple[int, float]]:
     s = store.scalar_series(run_id, "epoch_seconds", max_points=None)["epoch_seconds"]
     return list(zip(s["step"], s["value"]))
@@ -50,8 +55,7 @@ def read_curves(store: RunStore, run_ids: Sequence[str], metrics: Sequence[str],
     out: dict[str, list[dict]] = {m: [] for m in metrics}
     out.update({f"{m}@{layer}": [] for m in layer_metrics} if layer else {})
     for run_id in run_ids:
-        base = {"id": run_id, "label": run_label(rows[run_id]) if run_id in rows else run_id,
-                "color": colors[run_id]}
+        base = {"id": run_id, "label": legend_label(rows.get(run_id) or {"id": run_id}), "color": colors[run_id]}
         ends = _epoch_ends(store, run_id)
         for metric, s in store.scalar_series(run_id, list(metrics), max_points=max_points).items():
             if s["step"]:

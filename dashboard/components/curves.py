@@ -20,6 +20,10 @@ from msq.report.figures import MUTED, base_layout
 # Okabe-Ito's colour-blind-safe set plus four darker companions: 12 run colours that all read on white
 RUN_PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#882255", "#117733",
                "#332288", "#999933", "#6b7280", "#000000"]
+# set values, not noisy measurements: drawn as steps and never smoothed (a smoothed λ would show a ramp
+# that never happened)
+EXACT_METRICS = frozenset({"lam", "lr", "bits", "avg_bits", "compression"})
+MIN_SMOOTHED_POINTS = 20    # per-epoch series (a handful of points) are drawn as measured, with markers
 X_AXES = {"step": "training step", "epoch": "epoch", "time": "training time (s)"}
 METRIC_TITLES = {"loss": "total loss", "task_loss": "task loss (cross-entropy)", "reg": "penalty λ·R",
                  "lam": "λ (penalty strength)", "lr": "learning rate", "val_acc": "validation accuracy (%)",
@@ -83,8 +87,9 @@ def training_time(steps: Sequence[int], epoch_ends: Sequence[tuple[int, float]])
 def curve_figure(metric: str, runs: Sequence[dict], x: str = "step", smoothing: float = 0.0, log_y: bool = False,
                  title: Optional[str] = None, height: int = 320) -> go.Figure:
     """One metric over several runs. ``runs``: dicts with "id", "label", "color", "step", "epoch",
-    "value" (lists) and, for ``x="time"``, "time" (seconds per point). The raw curve is drawn faint
-    behind the smoothed one when smoothing is on; a log axis leaves out values <= 0 (and says how many)."""
+    "value" (lists) and, for ``x="time"``, "time" (seconds per point). With smoothing on, a noisy
+    per-step series is drawn smoothed over its faint raw curve; exact quantities (λ, bits) and short
+    per-epoch series stay as measured. A log axis leaves out values <= 0 (and says how many)."""
     if x not in X_AXES:
         raise ValueError(f"x = {x!r} is invalid: allowed {', '.join(X_AXES)}")
     name = title or METRIC_TITLES.get(metric, metric)
@@ -107,14 +112,19 @@ def curve_figure(metric: str, runs: Sequence[dict], x: str = "step", smoothing: 
                                                                   if smoothing > 0 else "")
                  + "<br>step %{customdata[0]:.0f} · epoch %{customdata[1]:.0f}<extra></extra>")
         group = run["id"]
-        if smoothing > 0:
+        exact = metric in EXACT_METRICS
+        short = len(y) < MIN_SMOOTHED_POINTS
+        line = {"color": run["color"], "width": 1.8, **({"shape": "hv"} if exact else {})}
+        if smoothing > 0 and not exact and not short:
             fig.add_trace(go.Scattergl(x=xs, y=y, mode="lines", name=run["label"], legendgroup=group,
                                        showlegend=False, hoverinfo="skip", opacity=0.25,
                                        line={"color": run["color"], "width": 1}))
             y = smooth(y, smoothing)
-        fig.add_trace(go.Scattergl(x=xs, y=y, mode="lines", name=run["label"], legendgroup=group,
-                                   customdata=custom, hovertemplate=hover,
-                                   line={"color": run["color"], "width": 1.8}))
+        else:
+            hover = hover.replace(" (smoothed; raw %{customdata[2]:.4g})", "")
+        fig.add_trace(go.Scattergl(x=xs, y=y, mode="lines+markers" if short else "lines", name=run["label"],
+                                   legendgroup=group, customdata=custom, hovertemplate=hover, line=line,
+                                   marker={"size": 6, "color": run["color"]}))
     if hidden:
         fig.add_annotation(xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom",
                            showarrow=False, font={"size": 10, "color": MUTED},

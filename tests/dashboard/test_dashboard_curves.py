@@ -53,7 +53,8 @@ def _run(i, values, **extra):
 
 
 def test_curve_figure_overlays_runs_with_raw_behind_smoothed_and_a_log_axis():
-    runs = [_run(0, [4.0, 2.0, 1.0, 0.5]), _run(1, [3.0, 0.0, -1.0, 0.25])]
+    noisy = [4.0 / (1 + i) + (0.3 if i % 2 else 0.0) for i in range(24)]
+    runs = [_run(0, noisy), _run(1, [3.0, 0.0, -1.0] + [0.25] * 21)]
     raw = curves.curve_figure("loss", runs)
     assert [t.name for t in raw.data] == ["run 0", "run 1"] and all(t.showlegend is not False for t in raw.data)
     assert "step %{customdata[0]:.0f} · epoch %{customdata[1]:.0f}" in raw.data[0].hovertemplate
@@ -61,11 +62,18 @@ def test_curve_figure_overlays_runs_with_raw_behind_smoothed_and_a_log_axis():
     assert len(smoothed.data) == 4
     faint, line = smoothed.data[0], smoothed.data[1]
     assert faint.opacity == 0.25 and faint.hoverinfo == "skip" and faint.legendgroup == line.legendgroup == "r0"
-    assert list(line.y) == pytest.approx(curves.smooth([4.0, 2.0, 1.0, 0.5], 0.6).tolist())
+    assert list(line.y) == pytest.approx(curves.smooth(noisy, 0.6).tolist()) and list(faint.y) == noisy
+    assert "raw %{customdata[2]:.4g}" in line.hovertemplate
     log = curves.curve_figure("loss", runs, log_y=True)
     assert log.layout.yaxis.type == "log"
     assert np.isnan(log.data[1].y[[1, 2]]).all()                   # 0 and −1 cannot sit on a log axis …
     assert "2 values ≤ 0 left out of the log axis" in log.layout.annotations[0].text   # … and it says so
+    # λ is set, not measured: never smoothed, drawn as steps; a 4-point per-epoch series stays as measured
+    lam = curves.curve_figure("lam", [_run(0, [8.0] * 10 + [64.0] * 14)], smoothing=0.9)
+    assert len(lam.data) == 1 and list(lam.data[0].y) == [8.0] * 10 + [64.0] * 14 and lam.data[0].line.shape == "hv"
+    per_epoch = curves.curve_figure("val_acc", [_run(0, [70.0, 80.0, 75.0, 85.0])], smoothing=0.9)
+    assert len(per_epoch.data) == 1 and list(per_epoch.data[0].y) == [70.0, 80.0, 75.0, 85.0]
+    assert per_epoch.data[0].mode == "lines+markers" and "smoothed" not in per_epoch.data[0].hovertemplate
     timed = curves.curve_figure("loss", [_run(0, [1.0, 2.0], time=[0.0, 1.5])], x="time")
     assert list(timed.data[0].x) == [0.0, 1.5] and timed.layout.xaxis.title.text == "training time (s)"
     with pytest.raises(ValueError, match="x = 'wall' is invalid: allowed step, epoch, time"):
@@ -154,7 +162,6 @@ def mixed_app(mixed_store, monkeypatch):
 
     from conftest import APP
     monkeypatch.setenv("MSQ_HOME", str(mixed_store["home"]))
-    monkeypatch.setenv("MSQ_MAX_CPU_RUNS", "0")   # nothing of this store may start a worker
     return AppTest.from_file(APP, default_timeout=60)
 
 
@@ -179,7 +186,7 @@ def test_curves_page_opens_the_urls_selection_and_overlays_the_runs(mixed_app, m
     figs = panel_figures(at)
     assert list(figs) == ["loss", "val_acc", "avg_bits", "lam"]
     assert [t["name"] for t in figs["loss"]["data"] if t.get("showlegend") is not False] == \
-        [f"tiny a · msq · {ids['a']}", f"tiny b · msq · {ids['b']}"]
+        [f"tiny a · {ids['a'][-6:]}", f"tiny b · {ids['b'][-6:]}"]
     assert not at.warning                                           # one model, one dataset: nothing to flag
     at.toggle(key="curves_log").set_value(True).run()
     assert panel_figures(at)["loss"]["layout"]["yaxis"]["type"] == "log"
@@ -196,7 +203,7 @@ def test_curves_page_flags_a_mixed_model_selection_and_splits_it(mixed_app, mixe
     assert "different models or datasets" in warning.value and "**lenet5 on mnist5k**: 1 run" in warning.value
     at.selectbox(key="curves_group").set_value("lenet5 on mnist5k").run()
     loss = panel_figures(at)["loss"]["data"]
-    assert {t["name"] for t in loss} == {f"lenet · msq · {ids['lenet']}"} and len(loss) == 2   # raw + smoothed
+    assert {t["name"] for t in loss} == {f"lenet · {ids['lenet'][-6:]}"} and len(loss) == 2   # raw + smoothed
 
 
 def test_compare_page_draws_one_plane_per_model_and_flags_runs_that_are_not_final(mixed_app, mixed_store):
@@ -212,3 +219,38 @@ def test_compare_page_draws_one_plane_per_model_and_flags_runs_that_are_not_fina
     assert not any("lenet" in t for t in texts)
     notes = [row[4] for trace in tiny["data"] for row in trace.get("customdata") or []]
     assert "4 epochs (1 pretrain + 2 search + 1 finetune) · not final: stopped, epoch 1 of 4" in notes
+
+
+def test_export_page_never_shows_another_run_for_an_unknown_id(mixed_app):
+    at = open_page(mixed_app, "export", run="20991231-000000-abcdef")
+    [error] = at.error
+    assert "No run '20991231-000000-abcdef' in this store" in error.value
+    assert at.selectbox(key="export_missing_pick").value is None and not at.get("download_button")
+
+
+def test_queue_positions_follow_the_runners_order_per_device():
+    from dashboard.components.queue import queue_positions
+    rows = [{"id": "g", "status": "queued", "device": "cuda", "created": 5.0},
+            {"id": "c2", "status": "queued", "device": "cpu", "created": 4.0},
+            {"id": "c1", "status": "queued", "device": "cpu", "created": 3.0},
+            {"id": "run", "status": "running", "device": "cpu", "created": 1.0}]
+    places = queue_positions(rows, limit=lambda device: 2)
+    assert [places[i]["position"] for i in ("c1", "c2", "g")] == [1, 2, 1]
+    assert places["c1"]["text"] == ("#1 in the cpu queue: 0 runs ahead, 1 running (2 at a time on cpu); "
+                                    "starts at the next queue check")
+    assert places["c2"]["text"].endswith("starts when a slot frees") and places["g"]["device"] == "gpu"
+
+
+def test_why_table_shows_every_trace_with_its_interval_and_no_ratio_to_a_negative_mean():
+    from dashboard.components.why import layer_rows, why_display
+    layers = [{"fqn": "a", "bits": 8, "params": 10}, {"fqn": "b", "bits": 8, "params": 10}]
+    events = [{"kind": "hessian", "step": 1, "epoch": 1, "payload": {"mean_sensitivity": 2e-3}}]
+    vectors = {"sensitivity": {"values": [3e-3, -1e-3]}, "sensitivity_se": {"values": [1e-3, 2e-3]}}
+    table = why_display(layer_rows(layers, vectors, events, {"method": "msq"}))
+    assert table["Tr(H)/N"].tolist() == ["3.00e-03 ± 1.0e-03", "-1.00e-03 ± 2.0e-03"]
+    assert table["× mean"].tolist() == ["1.50 ± 0.50", "-0.50 ± 1.00"]
+    no_se = why_display(layer_rows(layers, {"sensitivity": {"values": [3e-3, -1e-3]}}, events, {"method": "msq"}))
+    assert no_se["Tr(H)/N"].tolist() == ["3.00e-03", "< 0 (noise? no std error stored)"]
+    negative = [{**events[0], "payload": {"mean_sensitivity": -1e-4}}]
+    rows = layer_rows(layers, vectors, negative, {"method": "msq"})
+    assert why_display(rows)["× mean"].tolist() == ["— (mean ≤ 0)"] * 2 and rows[0]["sensitivity_vs_mean"] is None
