@@ -9,6 +9,8 @@ y axis, and x = step, epoch or training time. Pure: series in, ``plotly.graph_ob
 """
 from __future__ import annotations
 
+import base64
+import math
 import zlib
 from typing import Optional, Sequence
 
@@ -23,6 +25,7 @@ RUN_PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9",
 # set values, not noisy measurements: drawn as steps and never smoothed (a smoothed λ would show a ramp
 # that never happened)
 EXACT_METRICS = frozenset({"lam", "lr", "bits", "avg_bits", "compression"})
+DRAW_POINTS = 1500          # per trace: more than a chart's width in pixels
 MIN_SMOOTHED_POINTS = 20    # per-epoch series (a handful of points) are drawn as measured, with markers
 X_AXES = {"step": "training step", "epoch": "epoch", "time": "training time (s)"}
 METRIC_TITLES = {"loss": "total loss", "task_loss": "task loss (cross-entropy)", "reg": "penalty λ·R",
@@ -52,18 +55,29 @@ def smooth(values: Sequence[Optional[float]], weight: float) -> np.ndarray:
     Gaps (None/NaN) stay gaps and do not feed the average; the first value is not pulled toward 0."""
     if not 0.0 <= weight < 1.0:
         raise ValueError(f"smoothing weight = {weight!r} is invalid: allowed 0 <= weight < 1 (0 = raw curve)")
-    y = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    y = np.array(values, dtype=float)   # None -> NaN
     if weight == 0.0 or y.size == 0:
         return y
     keep = np.flatnonzero(np.isfinite(y))
-    smoothed, acc, norm, rest = [], 0.0, 0.0, 1.0 - weight
-    for v in y[keep].tolist():   # plain floats: 5,000 points in about a millisecond
-        acc = weight * acc + rest * v
-        norm = weight * norm + rest
-        smoothed.append(acc / norm)
     out = np.full_like(y, np.nan)
-    out[keep] = smoothed
+    out[keep] = _ema(y[keep], weight)
     return out
+
+
+def _ema(v: np.ndarray, w: float) -> np.ndarray:
+    """acc_k = w·acc_(k−1) + (1−w)·v_k over a gap-free series, divided by its weight sum 1 − w^(k+1)
+    (the debiasing), vectorised in blocks: within a block acc_k = w^(k+1)·acc_in + (1−w)·w^k·Σ_j v_j w^−j,
+    with blocks short enough that w^−j stays below 1e100."""
+    n = len(v)
+    out = np.empty(n)
+    block = max(1, int(100 / -math.log10(w)))
+    acc = 0.0
+    for start in range(0, n, block):
+        chunk = v[start:start + block]
+        powers = w ** np.arange(len(chunk))
+        out[start:start + len(chunk)] = w * powers * acc + (1.0 - w) * powers * np.cumsum(chunk / powers)
+        acc = out[start + len(chunk) - 1]
+    return out / (1.0 - w ** np.arange(1, n + 1))
 
 
 def training_time(steps: Sequence[int], epoch_ends: Sequence[tuple[int, float]]) -> np.ndarray:
@@ -84,12 +98,39 @@ def training_time(steps: Sequence[int], epoch_ends: Sequence[tuple[int, float]])
     return out
 
 
+def packed(values) -> dict:
+    """A float array as plotly's typed-array spec (float32, base64): a fifth of the JSON of a list of
+    floats, decoded by plotly.js without parsing. 2-D arrays (customdata) keep their shape."""
+    a = np.ascontiguousarray(values, dtype="<f4")
+    out = {"dtype": "f4", "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
+    if a.ndim > 1:
+        out["shape"] = ",".join(str(n) for n in a.shape)
+    return out
+
+
+def unpacked(spec) -> np.ndarray:
+    """The inverse of ``packed`` (a plain list passes through): for tests and callers reading a figure."""
+    if isinstance(spec, dict) and "bdata" in spec:
+        a = np.frombuffer(base64.b64decode(spec["bdata"]), dtype="<" + spec["dtype"])
+        return a.reshape([int(n) for n in spec["shape"].split(",")]) if spec.get("shape") else a
+    return np.asarray(spec, dtype=float)
+
+
+def thin(n: int, max_points: int = DRAW_POINTS) -> np.ndarray:
+    """Indices of at most ``max_points`` evenly spaced points out of ``n``, the first and last kept: a
+    chart 700 pixels wide shows no more, and the browser redraws every chart at each live refresh."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(int))
+
+
 def curve_figure(metric: str, runs: Sequence[dict], x: str = "step", smoothing: float = 0.0, log_y: bool = False,
                  title: Optional[str] = None, height: int = 320) -> go.Figure:
     """One metric over several runs. ``runs``: dicts with "id", "label", "color", "step", "epoch",
     "value" (lists) and, for ``x="time"``, "time" (seconds per point). With smoothing on, a noisy
-    per-step series is drawn smoothed over its faint raw curve; exact quantities (λ, bits) and short
-    per-epoch series stay as measured. A log axis leaves out values <= 0 (and says how many)."""
+    per-step series is smoothed over all its points and drawn over its faint raw curve; exact
+    quantities (λ, bits) and short per-epoch series stay as measured. Each trace is drawn at most
+    ``DRAW_POINTS`` points (arrays packed as float32). A log axis leaves out values <= 0 and says so."""
     if x not in X_AXES:
         raise ValueError(f"x = {x!r} is invalid: allowed {', '.join(X_AXES)}")
     name = title or METRIC_TITLES.get(metric, metric)
@@ -97,36 +138,34 @@ def curve_figure(metric: str, runs: Sequence[dict], x: str = "step", smoothing: 
                          uirevision=f"curves-{metric}-{x}-{log_y}")
     layout["yaxis"]["type"] = "log" if log_y else "linear"
     layout["legend"]["itemclick"] = "toggle"
-    fig = go.Figure(layout=layout)
-    hidden = 0
+    data, hidden = [], 0
+    exact = metric in EXACT_METRICS
     for run in runs:
-        y = np.asarray([np.nan if v is None else v for v in run["value"]], dtype=float)
-        xs = np.asarray([np.nan if v is None else v for v in run.get(x) or [None] * len(y)], dtype=float)
+        y = np.array(run["value"], dtype=float)   # None -> NaN
+        xs = np.array(run.get(x) or [None] * len(y), dtype=float)
         if log_y:
             bad = ~(y > 0)
             hidden += int(np.count_nonzero(bad & np.isfinite(y)))
             y = np.where(bad, np.nan, y)
-        custom = np.column_stack([np.asarray(run["step"], dtype=float),
-                                  np.asarray([np.nan if e is None else e for e in run["epoch"]], dtype=float), y])
-        hover = (f"<b>{run['label']}</b><br>{name}: %{{y:.4g}}" + (" (smoothed; raw %{customdata[2]:.4g})"
-                                                                  if smoothing > 0 else "")
-                 + "<br>step %{customdata[0]:.0f} · epoch %{customdata[1]:.0f}<extra></extra>")
-        group = run["id"]
-        exact = metric in EXACT_METRICS
         short = len(y) < MIN_SMOOTHED_POINTS
-        line = {"color": run["color"], "width": 1.8, **({"shape": "hv"} if exact else {})}
-        if smoothing > 0 and not exact and not short:
-            fig.add_trace(go.Scattergl(x=xs, y=y, mode="lines", name=run["label"], legendgroup=group,
-                                       showlegend=False, hoverinfo="skip", opacity=0.25,
-                                       line={"color": run["color"], "width": 1}))
+        smoothed = smoothing > 0 and not exact and not short
+        keep = thin(len(y))
+        epochs = np.array(run["epoch"], dtype=float)
+        custom = np.column_stack([np.asarray(run["step"], dtype=float)[keep], epochs[keep], y[keep]])
+        hover = (f"<b>{run['label']}</b><br>{name}: %{{y:.4g}}" + (" (smoothed; raw %{customdata[2]:.4g})"
+                                                                  if smoothed else "")
+                 + "<br>step %{customdata[0]:.0f} · epoch %{customdata[1]:.0f}<extra></extra>")
+        base = {"type": "scattergl", "x": packed(xs[keep]), "name": run["label"], "legendgroup": run["id"]}
+        if smoothed:
+            data.append({**base, "y": packed(y[keep]), "mode": "lines", "showlegend": False, "hoverinfo": "skip",
+                         "opacity": 0.25, "line": {"color": run["color"], "width": 1}})
             y = smooth(y, smoothing)
-        else:
-            hover = hover.replace(" (smoothed; raw %{customdata[2]:.4g})", "")
-        fig.add_trace(go.Scattergl(x=xs, y=y, mode="lines+markers" if short else "lines", name=run["label"],
-                                   legendgroup=group, customdata=custom, hovertemplate=hover, line=line,
-                                   marker={"size": 6, "color": run["color"]}))
+        data.append({**base, "y": packed(y[keep]), "mode": "lines+markers" if short else "lines",
+                     "customdata": packed(custom), "hovertemplate": hover,
+                     "line": {"color": run["color"], "width": 1.8, **({"shape": "hv"} if exact else {})},
+                     "marker": {"size": 6, "color": run["color"]}})
     if hidden:
-        fig.add_annotation(xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom",
-                           showarrow=False, font={"size": 10, "color": MUTED},
-                           text=f"{hidden} value{'s' if hidden != 1 else ''} ≤ 0 left out of the log axis")
-    return fig
+        layout["annotations"] = [{"xref": "paper", "yref": "paper", "x": 1.0, "y": 1.0, "xanchor": "right",
+                                  "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": MUTED},
+                                  "text": f"{hidden} value{'s' if hidden != 1 else ''} ≤ 0 left out of the log axis"}]
+    return go.Figure({"data": data, "layout": layout}, _validate=False)

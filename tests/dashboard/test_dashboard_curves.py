@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dashboard.components import comparison, curve_data, curves
+from dashboard.components.curves import unpacked
 from msq.report import figures
 from msq.runs import RunStore, RunWriter
 
@@ -25,7 +26,15 @@ def test_smoothing_is_the_debiased_ema_and_skips_gaps():
         acc, norm = w * acc + (1 - w) * v, w * norm + (1 - w)
         expected.append(acc / norm)
     out = curves.smooth(values, w)
-    assert out[[0, 2, 4]].tolist() == expected and math.isnan(out[1]) and math.isnan(out[3])
+    assert out[[0, 2, 4]].tolist() == pytest.approx(expected, abs=1e-12) and math.isnan(out[1]) and math.isnan(out[3])
+    # the vectorised blocks against the plain recurrence on a long series, from no smoothing to very smooth
+    long = np.random.default_rng(0).normal(size=3000).tolist()
+    for weight in (0.01, 0.6, 0.99):
+        acc, norm, reference = 0.0, 0.0, []
+        for v in long:
+            acc, norm = weight * acc + (1 - weight) * v, weight * norm + (1 - weight)
+            reference.append(acc / norm)
+        assert curves.smooth(long, weight) == pytest.approx(reference, abs=1e-12)
     assert curves.smooth([2.0, 4.0], 0.0).tolist() == [2.0, 4.0]
     with pytest.raises(ValueError, match=r"smoothing weight = 1.0 is invalid: allowed 0 <= weight < 1"):
         curves.smooth([1.0], 1.0)
@@ -62,20 +71,25 @@ def test_curve_figure_overlays_runs_with_raw_behind_smoothed_and_a_log_axis():
     assert len(smoothed.data) == 4
     faint, line = smoothed.data[0], smoothed.data[1]
     assert faint.opacity == 0.25 and faint.hoverinfo == "skip" and faint.legendgroup == line.legendgroup == "r0"
-    assert list(line.y) == pytest.approx(curves.smooth(noisy, 0.6).tolist()) and list(faint.y) == noisy
+    assert unpacked(line.y) == pytest.approx(curves.smooth(noisy, 0.6), rel=1e-6)      # float32 on the wire
+    assert unpacked(faint.y) == pytest.approx(noisy, rel=1e-6)
     assert "raw %{customdata[2]:.4g}" in line.hovertemplate
     log = curves.curve_figure("loss", runs, log_y=True)
     assert log.layout.yaxis.type == "log"
-    assert np.isnan(log.data[1].y[[1, 2]]).all()                   # 0 and −1 cannot sit on a log axis …
+    assert np.isnan(unpacked(log.data[1].y)[[1, 2]]).all()                   # 0 and −1 cannot sit on a log axis …
     assert "2 values ≤ 0 left out of the log axis" in log.layout.annotations[0].text   # … and it says so
     # λ is set, not measured: never smoothed, drawn as steps; a 4-point per-epoch series stays as measured
     lam = curves.curve_figure("lam", [_run(0, [8.0] * 10 + [64.0] * 14)], smoothing=0.9)
-    assert len(lam.data) == 1 and list(lam.data[0].y) == [8.0] * 10 + [64.0] * 14 and lam.data[0].line.shape == "hv"
+    assert len(lam.data) == 1 and unpacked(lam.data[0].y).tolist() == [8.0] * 10 + [64.0] * 14
+    assert lam.data[0].line.shape == "hv"
     per_epoch = curves.curve_figure("val_acc", [_run(0, [70.0, 80.0, 75.0, 85.0])], smoothing=0.9)
-    assert len(per_epoch.data) == 1 and list(per_epoch.data[0].y) == [70.0, 80.0, 75.0, 85.0]
+    assert len(per_epoch.data) == 1 and unpacked(per_epoch.data[0].y).tolist() == [70.0, 80.0, 75.0, 85.0]
     assert per_epoch.data[0].mode == "lines+markers" and "smoothed" not in per_epoch.data[0].hovertemplate
     timed = curves.curve_figure("loss", [_run(0, [1.0, 2.0], time=[0.0, 1.5])], x="time")
-    assert list(timed.data[0].x) == [0.0, 1.5] and timed.layout.xaxis.title.text == "training time (s)"
+    assert unpacked(timed.data[0].x).tolist() == [0.0, 1.5] and timed.layout.xaxis.title.text == "training time (s)"
+    long = curves.curve_figure("loss", [_run(0, [1.0] * 9000)])           # drawn thinned, first and last kept
+    steps = unpacked(long.data[0].customdata)[:, 0]
+    assert len(steps) == curves.DRAW_POINTS and steps[0] == 0 and steps[-1] == 8999
     with pytest.raises(ValueError, match="x = 'wall' is invalid: allowed step, epoch, time"):
         curves.curve_figure("loss", runs, x="wall")
 
