@@ -9,8 +9,9 @@ import streamlit as st
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components.comparison import group_name, model_groups
-from dashboard.components.curve_data import LAYER_METRICS, layer_choices, metric_choices, read_curves
+from dashboard.components.curve_data import LAYER_METRICS, layer_choices, metric_choices, read_curves, read_run_curves
 from dashboard.components.curves import METRIC_TITLES, X_AXES, curve_figure
+from msq.runs.store import FINAL_STATUSES
 
 REFRESH_S = 3
 DEFAULT_METRICS = ("loss", "val_acc", "avg_bits", "lam")
@@ -62,11 +63,25 @@ layer_metrics = c2.multiselect("Per-layer metrics", list(LAYER_METRICS), default
 live = any(by_id[i]["status"] in ("running", "queued") for i in chosen)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def finished_run_curves(home: str, run_id: str, ended: float, metrics: tuple, layer, layer_metrics: tuple) -> dict:
+    """A finished run's series, read once per (run, end time, what is drawn): a live refresh then reads
+    only the runs still training."""
+    return read_run_curves(resources.store(), run_id, metrics, layer, layer_metrics)
+
+
 @st.fragment(run_every=REFRESH_S if live else None)
 def draw() -> None:
     fresh = {r["id"]: r for r in store.list_runs() if r["id"] in set(chosen)}
+    wanted = (tuple(metrics), layer, tuple(layer_metrics) if layer else ())
+
+    def read_run(run_id: str) -> dict:
+        row = fresh[run_id]
+        if row["status"] in FINAL_STATUSES and row.get("ended"):
+            return finished_run_curves(str(store.home), run_id, row["ended"], *wanted)
+        return read_run_curves(store, run_id, *wanted)
     series = read_curves(store, [i for i in chosen if i in fresh], metrics, layer=layer,
-                         layer_metrics=layer_metrics if layer else (), rows=fresh)
+                         layer_metrics=wanted[2], rows=fresh, read_run=read_run)
     figures = []
     for key, runs in series.items():
         metric, _, on_layer = key.partition("@")

@@ -84,8 +84,19 @@ def header(run: dict) -> None:
                              value=current, format_func=lf.format_lam, key=f"lamslider:{run['id']}", on_change=set_lam,
                              args=(run["id"],), disabled=not lam_ok,
                              help=lf.HELP["reg.lam" if method == "msq" else "bsq.decay"])
-            st.caption(f"Moving {symbol} changes the running search at its next step (logged as a λ-change event, "
-                       "dashed on the charts)." if lam_ok else f"{symbol} can change while the run is queued or running.")
+            phases = store.events(run["id"], "phase")
+            phase = (phases[-1]["payload"] or {}).get("phase") if phases else None
+            if not lam_ok:
+                note = f"{symbol} can change while the run is queued or running."
+            elif phase == "search":
+                note = (f"Moving {symbol} changes the running search at its next step (logged as a λ-change event, "
+                        "dashed on the charts).")
+            elif phase == "finetune":
+                note = f"Finetuning: {symbol} is off and the widths are frozen, so a change has no effect any more."
+            else:   # queued or pretraining: the penalty is not on yet
+                note = (f"{symbol} acts from the search phase: a change now is kept and takes effect when the search "
+                        "starts (pretraining trains the float model without it).")
+            st.caption(note)
         elif method == "multibit":
             st.page_link(ui.page("multibit"), label="Every width, coresets and the what-if mixer",
                          query_params={"run": run["id"]}, icon=":material/stacked_line_chart:")
@@ -210,7 +221,9 @@ def charts(snap) -> None:
     if "sensitivity_bars" not in figs and snap.run.get("method") == "msq" and \
             ((snap.config or {}).get("hessian") or {}).get("enabled", True):
         c1.caption("No Hessian estimate yet: with Hessian-aware pruning, MSQ estimates each layer's sensitivity "
-                   "when a layer is about to lose an LSB.")
+                   "when a layer is about to lose an LSB." if snap.status in ("running", "queued") else
+                   "No Hessian estimate in this run: no layer came close enough to losing an LSB for MSQ to "
+                   "estimate its sensitivity.")
     panel = []
     for pair in pairs:
         present = [name for name in pair if name in figs]

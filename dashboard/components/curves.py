@@ -164,8 +164,20 @@ def curve_figure(metric: str, runs: Sequence[dict], x: str = "step", smoothing: 
                      "customdata": packed(custom), "hovertemplate": hover,
                      "line": {"color": run["color"], "width": 1.8, **({"shape": "hv"} if exact else {})},
                      "marker": {"size": 6, "color": run["color"]}})
+    shapes, notes = [], []
+    for run in runs:   # a stop or resume in the run's own colour (a resume trains the steps after its checkpoint again)
+        for mark in run.get("marks") or ():
+            at = mark.get(x)
+            if at is None or (isinstance(at, float) and math.isnan(at)):
+                continue
+            shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": at, "x1": at, "y0": 0, "y1": 1,
+                           "line": {"color": run["color"], "width": 1.2, "dash": "dot"}})
+            notes.append({"xref": "x", "yref": "paper", "x": at, "y": 1.0, "yanchor": "bottom", "showarrow": False,
+                          "text": "resumed" if mark["kind"] == "resume" else "stopped",
+                          "font": {"size": 10, "color": run["color"]}})
+    layout["shapes"], layout["annotations"] = shapes, notes
     if hidden:
-        layout["annotations"] = [{"xref": "paper", "yref": "paper", "x": 1.0, "y": 1.0, "xanchor": "right",
+        layout["annotations"] = notes + [{"xref": "paper", "yref": "paper", "x": 1.0, "y": 1.0, "xanchor": "right",
                                   "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": MUTED},
                                   "text": f"{hidden} value{'s' if hidden != 1 else ''} ≤ 0 left out of the log axis"}]
     return go.Figure({"data": data, "layout": layout}, _validate=False)

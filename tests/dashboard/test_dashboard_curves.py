@@ -268,3 +268,24 @@ def test_why_table_shows_every_trace_with_its_interval_and_no_ratio_to_a_negativ
     negative = [{**events[0], "payload": {"mean_sensitivity": -1e-4}}]
     rows = layer_rows(layers, vectors, negative, {"method": "msq"})
     assert why_display(rows)["× mean"].tolist() == ["— (mean ≤ 0)"] * 2 and rows[0]["sensitivity_vs_mean"] is None
+
+
+def test_stops_and_resumes_are_marked_on_the_curves_in_the_runs_colour(mixed_store):
+    store, run_id = mixed_store["store"], mixed_store["ids"]["a"]
+    writer = RunWriter(store, run_id, flush_every=3600)
+    writer.add_event(20, 1, "stop", {"reason": "stopped from the dashboard"})
+    writer.add_event(10, 0, "resume", {"checkpoint_step": 10})
+    writer.flush(strict=True)
+    [run] = curve_data.read_curves(store, [run_id], ["loss"])["loss"]
+    assert [(m["kind"], m["step"], m["time"]) for m in run["marks"]] == [("stop", 20, 4.0), ("resume", 10, 2.0)]
+    fig = curves.curve_figure("loss", [run], x="time")
+    assert [s.x0 for s in fig.layout.shapes] == [4.0, 2.0] and fig.layout.shapes[0].line.color == run["color"]
+    assert [a.text for a in fig.layout.annotations] == ["stopped", "resumed"]
+
+
+def test_multibit_tab_shows_a_multibit_run_when_the_last_opened_run_is_msq(app, seeded):
+    app.run()
+    app.session_state["run_id"] = seeded["ids"]["msq"]        # opened on the Run page, not in this URL
+    app.switch_page("app_pages/multibit.py").run()
+    assert not app.exception and not app.error
+    assert app.session_state["run_id"] in (seeded["ids"]["multibit"], seeded["ids"]["multibit_full"])
