@@ -289,3 +289,13 @@ def test_multibit_tab_shows_a_multibit_run_when_the_last_opened_run_is_msq(app, 
     app.switch_page("app_pages/multibit.py").run()
     assert not app.exception and not app.error
     assert app.session_state["run_id"] in (seeded["ids"]["multibit"], seeded["ids"]["multibit_full"])
+
+
+def test_launch_checks_catch_a_plain_words_model_and_more_cpu_processes_than_cores(tmp_path):
+    from dashboard.components import launch_form as lf
+    problem = lf.check_paths({"model": "my resnet"}, tmp_path, models=["lenet5", "tinycnn"])["model"]
+    assert problem.startswith("Model file and factory = 'my resnet' is not a model: write path/to/file.py:make_model")
+    assert lf.check_paths({"model": "tv:resnet18"}, tmp_path, models=["lenet5"]) == {}
+    too_many = lf.check_devices({"train.device": "cpu", "train.nproc": 64}, (), cpu_cores=2)["train.nproc"]
+    assert too_many.startswith("Processes per run = 64 is more than this machine's 2 CPU cores") and "at most 2" in too_many
+    assert lf.check_devices({"train.device": "cpu", "train.nproc": 2}, (), cpu_cores=2) == {}
