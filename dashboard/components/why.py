@@ -50,7 +50,8 @@ def layer_rows(layers: Sequence[dict], vectors: dict, events: Sequence[dict], co
             "sensitivity_vs_mean": rel, "sensitivity_mean": mean,
             "prunes": [{k: p.get(k) for k in ("epoch", "step", "old_bits", "new_bits", "k", "density", "sensitivity")}
                        for p in history],
-            "why": explain(layer, bits, d, rel, history, alpha, min_bits, method, config),
+            "why": explain(layer, bits, d, rel, history, alpha, min_bits, method, config,
+                           rel_text=ratio_text(s, _at(sens_se, i), mean) if _at(sens_se, i) is not None else None),
         })
     return rows
 
@@ -62,8 +63,9 @@ def _at(values: Sequence, i: int) -> Optional[float]:
 
 
 def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], history: list, alpha, min_bits,
-            method: Optional[str], config: dict) -> str:
-    """One sentence: the rule that gave this layer its width."""
+            method: Optional[str], config: dict, rel_text: Optional[str] = None) -> str:
+    """One sentence: the rule that gave this layer its width. ``rel_text``: the ratio to the mean as shown
+    (with its ± std error), in place of the bare ratio."""
     if layer.get("fixed"):
         return f"fixed at {bits} bits ({layer.get('fixed_reason') or 'excluded from the search'}); not searched"
     if method == "uniform":
@@ -95,8 +97,9 @@ def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], h
         else:
             parts.append(f"LSB plane nearly empty now (density {density:.2f} ≤ α): may lose a bit at the next check")
     if rel is not None and not history:
-        parts.append(f"sensitive ({rel:.1f}× the mean): would drop one LSB at a time" if rel >= 1
-                     else f"insensitive ({rel:.2f}× the mean): would drop two LSBs at once")
+        shown = rel_text or (f"{rel:.1f}" if rel >= 1 else f"{rel:.2f}")
+        parts.append(f"sensitive ({shown}× the mean): would drop one LSB at a time" if rel >= 1
+                     else f"insensitive ({shown}× the mean): would drop two LSBs at once")
     return "; ".join(parts) if parts else f"{bits} bits"
 
 

@@ -170,10 +170,11 @@ def sensitivity_bars(layer_names: Sequence[str], sensitivities: Sequence[Optiona
                      "marker": {"color": bit_color(key), "line": {"color": "white", "width": 0.5},
                                 "pattern": {"shape": ["/" if fixed[i] else "" for i in idx],
                                             "fgcolor": "rgba(255,255,255,0.6)", "fillmode": "overlay", "size": 6}},
-                     "customdata": [[bits[i], (sens[i] / mean) if (mean and sens[i] is not None) else None]
-                                    for i in idx],
-                     "hovertemplate": "<b>%{x}</b><br>Tr(H)/N = %{y:.3e}<br>%{customdata[1]:.2f}× the mean · "
-                                      "%{customdata[0]} bits<extra></extra>"})
+                     "customdata": [[bits[i], (sens[i] / mean) if (mean and mean > 0 and sens[i] is not None)
+                                     else None, se[i]] for i in idx],
+                     "hovertemplate": "<b>%{x}</b><br>Tr(H)/N = %{y:.3e}" + (" ± %{customdata[2]:.1e}" if any(se)
+                                                                             else "")
+                                      + "<br>%{customdata[1]:.2f}× the mean · %{customdata[0]} bits<extra></extra>"})
     double = set(double_pruned)
     marked = [i for i in range(n) if layer_names[i] in double and sens[i] is not None]
     if marked:
@@ -232,6 +233,11 @@ def relative_sensitivity_heatmap(layer_names: Sequence[str], steps: Sequence[int
                          "training step (Hessian estimates)", "layer")
     layout["yaxis"] = category_axis(layer_names, "layer", reversed_=True)
     layout["xaxis"] = axis("training step (Hessian estimates)", type="category", showgrid=False)
+    # a mean at or below 0 (noise around a flat loss) makes every ratio of that step meaningless: say so
+    layout["annotations"] = [{"x": steps[c], "xref": "x", "y": 0.5, "yref": "paper", "showarrow": False,
+                              "textangle": -90, "font": {"size": 10, "color": MUTED},
+                              "text": f"mean {means[c]:.1e} ≤ 0: no ratio"}
+                             for c in range(cols) if means[c] is not None and means[c] <= 0]
     return {"data": [trace], "layout": layout}
 
 
@@ -278,8 +284,8 @@ def accuracy_vs_compression(runs: Sequence[dict] = (), trajectory: Optional[Sequ
     if refs:
         data += _run_points(refs, "uniform QAT (reference)", "diamond", show_text=True)
     if ok:   # the key to "colour = average bits": the stepped bit scale as a colour bar (one invisible point)
-        data.append({"type": "scatter", "mode": "markers", "x": [None], "y": [None], "showlegend": False,
-                     "hoverinfo": "skip", "marker": {"color": [1], "colorscale": bit_colorscale(), "cmin": 0.5,
+        data.append({"type": "scatter", "mode": "markers", "name": "average bits (colour bar)", "x": [None],
+                     "y": [None], "showlegend": False, "hoverinfo": "skip", "marker": {"color": [1], "colorscale": bit_colorscale(), "cmin": 0.5,
                                                      "cmax": MAX_BIT_COLOR + 0.5, "showscale": True,
                                                      "colorbar": {"title": {"text": "avg bits", "side": "right"},
                                                                   "tickvals": list(range(1, MAX_BIT_COLOR + 1)),

@@ -263,6 +263,7 @@ def test_why_table_shows_every_trace_with_its_interval_and_no_ratio_to_a_negativ
     table = why_display(layer_rows(layers, vectors, events, {"method": "msq"}))
     assert table["Tr(H)/N"].tolist() == ["3.00e-03 ± 1.0e-03", "-1.00e-03 ± 2.0e-03"]
     assert table["× mean"].tolist() == ["1.50 ± 0.50", "-0.50 ± 1.00"]
+    assert "insensitive (-0.50 ± 1.00× the mean)" in table["why"]["b"]   # the sentence carries the interval too
     no_se = why_display(layer_rows(layers, {"sensitivity": {"values": [3e-3, -1e-3]}}, events, {"method": "msq"}))
     assert no_se["Tr(H)/N"].tolist() == ["3.00e-03", "< 0 (noise? no std error stored)"]
     negative = [{**events[0], "payload": {"mean_sensitivity": -1e-4}}]
@@ -299,3 +300,12 @@ def test_launch_checks_catch_a_plain_words_model_and_more_cpu_processes_than_cor
     too_many = lf.check_devices({"train.device": "cpu", "train.nproc": 64}, (), cpu_cores=2)["train.nproc"]
     assert too_many.startswith("Processes per run = 64 is more than this machine's 2 CPU cores") and "at most 2" in too_many
     assert lf.check_devices({"train.device": "cpu", "train.nproc": 2}, (), cpu_cores=2) == {}
+
+
+def test_hessian_figures_carry_the_std_error_and_explain_a_step_whose_mean_is_negative():
+    bars = figures.sensitivity_bars(["a", "b"], [3e-3, -1e-3], mean=1e-3, std_errors=[1e-3, 2e-3], bits=[8, 8])
+    [trace] = [t for t in bars["data"] if t["type"] == "bar"]
+    assert "± %{customdata[2]:.1e}" in trace["hovertemplate"] and [c[2] for c in trace["customdata"]] == [1e-3, 2e-3]
+    heat = figures.relative_sensitivity_heatmap(["a", "b"], [46, 69], [[-2.8e-2, 1e-2], [3e-3, 2e-2]])
+    assert heat["data"][0]["z"][0][0] is None                          # no ratio to a negative mean …
+    assert [a["text"] for a in heat["layout"]["annotations"]] == ["mean -1.3e-02 ≤ 0: no ratio"]   # … and it says so

@@ -61,6 +61,9 @@ def test_compare_runs_curves_queue_and_no_request_leaves_the_machine(server, bro
     text = page.get_by_text("in the cpu queue").first.inner_text()
     assert "Queued" in text and ("#3 in the cpu queue" in text or "#2 in the cpu queue" in text)
     shot(page, "curves-e2e-01-queued-run-1440")
+    page.goto(server["url"])
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+    shot(page, "curves-e2e-01b-runs-with-queue-1440")
 
     wait_until(lambda: all(store.run(i)["status"] == "completed" for i in ids), 300, "the three runs to complete")
     assert all(store.run(i)["status"] == "completed" for i in ids), [store.run(i)["error"] for i in ids]
@@ -107,6 +110,23 @@ def test_compare_runs_curves_queue_and_no_request_leaves_the_machine(server, bro
     page.get_by_text("Accuracy vs compression — tinycnn on synthetic").first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     shot(page, "curves-e2e-06-compare-1440", full=True)
+
+    # a finished run's page (resume marks, the why table with ± std errors) and the Curves view in dark mode
+    page.goto(f"{server['url']}/run?run={ids[0]}")
+    page.get_by_text("Why each layer got its bits").first.wait_for(timeout=60_000)
+    wait_until(lambda: "Hessian sensitivity per layer" in " ".join(plots(page)), 60, "the run page's charts", page=page)
+    shot(page, "curves-e2e-06b-run-page-1440")
+    page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 1500)")
+    shot(page, "curves-e2e-06b-run-page-why-1440", settle_ms=1500)
+    dark = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
+    dark.on("request", lambda request: requests.append(request.url))
+    night = dark.new_page()
+    night.goto(url)
+    wait_until(lambda: curves(night).get("loss"), 60, "the Curves view in dark mode", page=night)
+    assert night.evaluate("getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor") \
+        != "rgb(255, 255, 255)"                                       # the theme followed the browser
+    shot(night, "curves-e2e-06c-curves-dark-1440")
+    dark.close()
 
     # an unknown run id on Export is an error, never another run's report
     page.goto(f"{server['url']}/export?run=20991231-000000-abcdef")
