@@ -128,6 +128,12 @@ def problems(snap) -> None:
     if snap.config_error:
         st.warning(f"{snap.config_error}. Charts still show the stored metrics; phases and α are unknown.",
                    icon=":material/warning:")
+    resumes = events_of(snap.events, "resume")
+    if resumes:   # a resume drops what was logged after the checkpoint: the step counter went back on purpose
+        steps = ", ".join(str(e.get("step")) for e in resumes)
+        st.caption(f"Resumed {ui.plural(len(resumes), 'time')} (from the checkpoint at step {steps}): the steps "
+                   "logged after that checkpoint were dropped and trained again, so the step count went back there. "
+                   "Resumes are the green dotted marks on the step charts.")
 
 
 def _duration(run: dict):

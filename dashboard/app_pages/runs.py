@@ -20,6 +20,8 @@ STATUS_MARKS = {"running": "● running", "queued": "○ queued", "completed": "
 COLUMN_CONFIG = {
     "id": st.column_config.TextColumn("run id", width="medium"),
     "name": st.column_config.TextColumn("name", width="medium"),
+    "open": st.column_config.LinkColumn("live page", display_text="open ↗", width=90,
+                                        help="the run's live page (its own URL: /run?run=ID)"),
     "status": st.column_config.TextColumn("status", width=130,
                                           help="a queued run shows its place in its device's queue"),
     "λ": st.column_config.NumberColumn("λ", format="%.4g", help="LSB-penalty strength now (live changes included)"),
@@ -69,7 +71,8 @@ if (notice := st.session_state.pop("runs_notice", None)) is not None:   # the ou
     getattr(st, notice[0])(notice[1])
 if not all_rows:
     ui.empty_state("No runs yet — launch one, or train headless with `python -m msq train` "
-                   f"(MSQ_HOME={resources.home()}): runs appear here as they start.")
+                   f"(MSQ_HOME={resources.home()}): runs appear here as they start.",
+                   launch_link=False)   # the page's own "Launch a run" button is right above
     st.stop()
 
 c1, c2, c3 = st.columns([2, 2, 3])
@@ -93,6 +96,7 @@ def table() -> None:
         st.info("No run matches these filters.")
         return
     frame = runs_frame(rows)
+    frame.insert(1, "open", ["/run?run=" + run_id for run_id in frame["id"]])   # each run's page as a link
     places = queue_positions(rows)   # a queued run says where it stands: "○ queued #2 (cpu)"
     frame["status"] = [STATUS_MARKS.get(s, s) + (f" #{places[i]['position']} ({places[i]['device']})" if i in places
                                                  else "") for s, i in zip(frame["status"], frame["id"])]
