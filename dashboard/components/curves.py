@@ -19,7 +19,8 @@ import plotly.graph_objects as go
 
 from msq.report.figures import MUTED, base_layout
 
-# Okabe-Ito's colour-blind-safe set plus four darker companions: 12 run colours that all read on white
+# 12 run colours that read on white: Okabe-Ito's colour-blind-safe six (its yellow left out), four of Paul
+# Tol's, grey and black
 RUN_PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#882255", "#117733",
                "#332288", "#999933", "#6b7280", "#000000"]
 # set values, not noisy measurements: drawn as steps and never smoothed (a smoothed λ would show a ramp
