@@ -12,6 +12,8 @@ metric takes from the worker's write to the page's data read.
 3. Live latency: a separate writer process writes steps through RunWriter (1 s batched commits, like a
    worker) while this process polls the store the way the page does; prints write → visible latency. On
    screen, add up to one page refresh period (2 s) on top.
+4. The Curves view (``bench/curves_view.py``): one refresh's figures for 10 runs × 5 metrics × 5,000
+   steps (target ≤ 300 ms) and, in chromium, the time from a store write to the point on screen.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from msq.runs import RunStore, RunWriter  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import curves_view  # noqa: E402
 
 WRITER = """
 import sys, time
@@ -170,6 +175,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=60)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
+    curves_view.add_arguments(parser)
+    parser.add_argument("--skip-curves", action="store_true", help="only the live run page")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="msq-bench-dashboard-") as tmp:
         home = Path(tmp)
@@ -192,6 +199,8 @@ def main() -> None:
         print(f"  median {statistics.median(delays):.0f} ms · p95 {pct(delays, 0.95):.0f} ms · "
               f"max {max(delays):.0f} ms")
         print(f"  on screen: plus the page refresh (every 2 s) → typically ≤ {pct(delays, 0.95) / 1000 + 2:.1f} s")
+    if not args.skip_curves:
+        curves_view.report(args)   # 4. the Curves view: figures for runs × metrics × steps, write → screen
 
 
 if __name__ == "__main__":

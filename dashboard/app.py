@@ -17,9 +17,10 @@ import streamlit as st  # noqa: E402
 
 from dashboard import resources  # noqa: E402
 from dashboard.app_pages import ui  # noqa: E402
+from dashboard.favicon import favicon  # noqa: E402
 from msq.errors import MSQError  # noqa: E402
 
-st.set_page_config(page_title="MSQ Studio", page_icon=":material/memory:", layout="wide",
+st.set_page_config(page_title="MSQ Studio", page_icon=favicon(), layout="wide",
                    initial_sidebar_state="collapsed")
 
 try:
@@ -37,6 +38,7 @@ PAGES = {
     "multibit": st.Page("app_pages/multibit.py", title="Multi-bit", icon=":material/stacked_line_chart:",
                         url_path="multibit"),
     "compare": st.Page("app_pages/compare.py", title="Compare", icon=":material/scatter_plot:", url_path="compare"),
+    "curves": st.Page("app_pages/curves.py", title="Curves", icon=":material/show_chart:", url_path="curves"),
     "export": st.Page("app_pages/export.py", title="Export", icon=":material/download:", url_path="export"),
 }
 ui.PAGES.update(PAGES)

@@ -21,9 +21,12 @@ if not rows:
     st.stop()
 
 current = ui.selected_run_id()
+if current and current not in {r["id"] for r in rows}:   # never a silent switch to another run's report
+    st.error(f"No run {current!r} in this store (`{store.home}`): it was deleted, or the link is from another "
+             "MSQ_HOME. Choose a run to export:", icon=":material/error:")
+    ui.run_switcher(rows, None, key="export_missing_pick", label="Run", placeholder="choose a run")
+    st.stop()
 run_id = ui.pick_run(rows, key="export_pick", current=current, label="Run")
-if current and current not in {r["id"] for r in rows}:
-    st.warning(f"Run {current!r} is not in the store; showing {run_id} instead.", icon=":material/warning:")
 try:
     snap = read_snapshot(store, run_id, max_steps=2)
 except RunStoreError as exc:

@@ -75,7 +75,8 @@ def collect() -> tuple[dict, list[float], dict]:
             lams = lf.sweep_values(lo, hi, int(_get("sweep_count", 4) or 1))
         except MSQError as exc:
             errors["sweep"] = str(exc)
-    errors.update(lf.check_paths(values, Path.cwd()))   # workers start in this process's folder
+    # workers start in this process's folder; a custom model must be a file spec or a torchvision name
+    errors.update(lf.check_paths(values, Path.cwd(), models=models if choice == lf.CUSTOM_MODEL else None))
     errors.update(lf.check_devices(values, resources.gpus()))
     return values, lams, errors
 
@@ -243,7 +244,9 @@ with left:
         with section("Bit-level sparsity search"):
             st.select_slider("λ — LSB-penalty strength (log scale)", options=lf.lam_options(lf.default("reg.lam")),
                              value=lf.default("reg.lam"), format_func=lf.format_lam, key=K + "reg.lam",
-                             help=lf.HELP["reg.lam"], **KEEP)
+                             help=lf.HELP["reg.lam"], disabled=bool(_get("sweep")), **KEEP)
+            if _get("sweep"):
+                st.caption("The λ sweep (under Launch) sets each run's λ: this slider is not used.")
             st.caption("λ scales the L1 penalty on each layer's least-significant bits: higher λ → more LSBs "
                        "driven to zero → more bits pruned (smaller model), usually at some accuracy cost.")
             error("reg.lam")

@@ -30,12 +30,15 @@ def picker(current: str | None, label: str = "Multi-bit run") -> None:
     ui.run_switcher(rows, current, "mb_picker", label, "choose a multi-bit run")
 
 
-wanted = ui.selected_run_id()
+# the URL names a run on purpose: not a multi-bit one is an error; the session's last run (an MSQ run opened on
+# another page) is only a hint, and this page then shows the newest multi-bit run
+from_url = st.query_params.get("run")
+wanted = from_url or st.session_state.get("run_id")
 run_id = wanted if wanted in {r["id"] for r in rows} else rows[0]["id"]
-if wanted and wanted != run_id:
+if from_url and from_url != run_id:
     try:
-        other = store.run(wanted)
-        why = f"run `{wanted}` used method **{other.get('method')}**; this page shows multi-bit runs"
+        other = store.run(from_url)
+        why = f"run `{from_url}` used method **{other.get('method')}**; this page shows multi-bit runs"
     except (RunStoreError, ValueError) as exc:
         why = str(exc)
     st.title("Multi-bit runs")

@@ -11,6 +11,7 @@ from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
 from dashboard.components.live import build_figures, current_layers
 from dashboard.components.progress import format_seconds, measure, phase_help, phase_plan
+from dashboard.components.queue import queue_positions
 from dashboard.components.snapshot import events_of, read_run_row, read_snapshot
 from dashboard.components.why import layer_rows, why_display
 from msq.errors import MSQError, RunStoreError
@@ -83,8 +84,19 @@ def header(run: dict) -> None:
                              value=current, format_func=lf.format_lam, key=f"lamslider:{run['id']}", on_change=set_lam,
                              args=(run["id"],), disabled=not lam_ok,
                              help=lf.HELP["reg.lam" if method == "msq" else "bsq.decay"])
-            st.caption(f"Moving {symbol} changes the running search at its next step (logged as a λ-change event, "
-                       "dashed on the charts)." if lam_ok else f"{symbol} can change while the run is queued or running.")
+            phases = store.events(run["id"], "phase")
+            phase = (phases[-1]["payload"] or {}).get("phase") if phases else None
+            if not lam_ok:
+                note = f"{symbol} can change while the run is queued or running."
+            elif phase == "search":
+                note = (f"Moving {symbol} changes the running search at its next step (logged as a λ-change event, "
+                        "dashed on the charts).")
+            elif phase == "finetune":
+                note = f"Finetuning: {symbol} is off and the widths are frozen, so a change has no effect any more."
+            else:   # queued or pretraining: the penalty is not on yet
+                note = (f"{symbol} acts from the search phase: a change now is kept and takes effect when the search "
+                        "starts (pretraining trains the float model without it).")
+            st.caption(note)
         elif method == "multibit":
             st.page_link(ui.page("multibit"), label="Every width, coresets and the what-if mixer",
                          query_params={"run": run["id"]}, icon=":material/stacked_line_chart:")
@@ -116,6 +128,12 @@ def problems(snap) -> None:
     if snap.config_error:
         st.warning(f"{snap.config_error}. Charts still show the stored metrics; phases and α are unknown.",
                    icon=":material/warning:")
+    resumes = events_of(snap.events, "resume")
+    if resumes:   # a resume drops what was logged after the checkpoint: the step counter went back on purpose
+        steps = ", ".join(str(e.get("step")) for e in resumes)
+        st.caption(f"Resumed {ui.plural(len(resumes), 'time')} (from the checkpoint at step {steps}): the steps "
+                   "logged after that checkpoint were dropped and trained again, so the step count went back there. "
+                   "Resumes are the green dotted marks on the step charts.")
 
 
 def _duration(run: dict):
@@ -192,6 +210,11 @@ def charts(snap) -> None:
     key = f"layers:{snap.run['id']}"
     chosen = st.session_state.get(key, default)
     figs = build_figures(snap, chosen=[c for c in chosen if c in names])
+    if not figs.get("bits_bars") and not figs.get("loss") and snap.status == "queued":
+        place = queue_positions(store.list_runs(status=("queued", "running"))).get(snap.run["id"])
+        st.info("Queued" + (f" — {place['text']}." if place else ".") + " Its charts start with its first steps.",
+                icon=":material/schedule:")
+        return
     if not figs.get("bits_bars") and not figs.get("loss"):
         st.info("Waiting for the first metrics: the worker is starting (the first per-layer values arrive after "
                 "`log_every` steps).", icon=":material/hourglass_top:")
@@ -204,7 +227,9 @@ def charts(snap) -> None:
     if "sensitivity_bars" not in figs and snap.run.get("method") == "msq" and \
             ((snap.config or {}).get("hessian") or {}).get("enabled", True):
         c1.caption("No Hessian estimate yet: with Hessian-aware pruning, MSQ estimates each layer's sensitivity "
-                   "when a layer is about to lose an LSB.")
+                   "when a layer is about to lose an LSB." if snap.status in ("running", "queued") else
+                   "No Hessian estimate in this run: no layer came close enough to losing an LSB for MSQ to "
+                   "estimate its sensitivity.")
     panel = []
     for pair in pairs:
         present = [name for name in pair if name in figs]

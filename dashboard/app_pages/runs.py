@@ -8,6 +8,8 @@ import streamlit as st
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import charts
+from dashboard.components.comparison import group_name, is_final, model_groups
+from dashboard.components.queue import queue_positions
 from dashboard.components.runs_table import compare_points, filter_runs, runs_frame
 from msq.errors import MSQError
 from msq.report import figures
@@ -18,7 +20,10 @@ STATUS_MARKS = {"running": "● running", "queued": "○ queued", "completed": "
 COLUMN_CONFIG = {
     "id": st.column_config.TextColumn("run id", width="medium"),
     "name": st.column_config.TextColumn("name", width="medium"),
-    "status": st.column_config.TextColumn("status", width=104),
+    "open": st.column_config.LinkColumn("live page", display_text="open ↗", width=90,
+                                        help="the run's live page (its own URL: /run?run=ID)"),
+    "status": st.column_config.TextColumn("status", width=130,
+                                          help="a queued run shows its place in its device's queue"),
     "λ": st.column_config.NumberColumn("λ", format="%.4g", help="LSB-penalty strength now (live changes included)"),
     "accuracy (%)": st.column_config.NumberColumn("accuracy", format="%.2f %%", help="validation accuracy"),
     "compression (×)": st.column_config.NumberColumn("compression", format="%.2f×",
@@ -66,7 +71,8 @@ if (notice := st.session_state.pop("runs_notice", None)) is not None:   # the ou
     getattr(st, notice[0])(notice[1])
 if not all_rows:
     ui.empty_state("No runs yet — launch one, or train headless with `python -m msq train` "
-                   f"(MSQ_HOME={resources.home()}): runs appear here as they start.")
+                   f"(MSQ_HOME={resources.home()}): runs appear here as they start.",
+                   launch_link=False)   # the page's own "Launch a run" button is right above
     st.stop()
 
 c1, c2, c3 = st.columns([2, 2, 3])
@@ -90,7 +96,10 @@ def table() -> None:
         st.info("No run matches these filters.")
         return
     frame = runs_frame(rows)
-    frame["status"] = frame["status"].map(lambda s: STATUS_MARKS.get(s, s))
+    frame.insert(1, "open", ["/run?run=" + run_id for run_id in frame["id"]])   # each run's page as a link
+    places = queue_positions(rows)   # a queued run says where it stands: "○ queued #2 (cpu)"
+    frame["status"] = [STATUS_MARKS.get(s, s) + (f" #{places[i]['position']} ({places[i]['device']})" if i in places
+                                                 else "") for s, i in zip(frame["status"], frame["id"])]
     # the selection is positional: a new table key whenever the set of rows changes, so it never points
     # at a different run after a refresh
     key = "runs_table_" + str(abs(hash(tuple(frame["id"]))) % 10**8)
@@ -110,8 +119,8 @@ def table() -> None:
         st.session_state["run_id"] = ids[0]
         st.switch_page(ui.page("multibit"), query_params={"run": ids[0]})
     if b[1].button("Compare", icon=":material/scatter_plot:", disabled=len(ids) < 2, width="stretch"):
-        st.session_state["compare_ids"] = ids
-        st.switch_page(ui.page("compare"))
+        st.session_state["compare_now"] = ids
+        st.switch_page(ui.page("compare"), query_params={"compare": ",".join(ids)})
     if b[2].button("Export", icon=":material/download:", disabled=len(ids) != 1, width="stretch"):
         st.session_state["run_id"] = ids[0]
         st.switch_page(ui.page("export"), query_params={"run": ids[0]})
@@ -125,11 +134,16 @@ def table() -> None:
     if b[5].button("Delete…", icon=":material/delete:", disabled=not deletable, width="stretch",
                    help="Running runs must be stopped first"):
         confirm_delete(deletable)
-    points = compare_points(rows)
+    groups = model_groups(rows)   # one model and dataset per plane: the largest group of the runs shown
+    group, members = next(iter(groups.items()), (None, []))
+    points = [{**p, "final": is_final(r)} for p, r in zip(compare_points(members), members)]
     if any(p["compression"] is not None and p["accuracy"] is not None for p in points):
         ui.chart(charts.to_figure(figures.accuracy_vs_compression(
-            points, title="Accuracy vs compression of the runs shown (colour = average bits)"), "runs-overview"),
+            points, title=f"Accuracy vs compression — {group_name(group)} (colour = average bits)"), "runs-overview"),
             key="runs_overview")
+        if len(groups) > 1:
+            st.caption(f"Other models and datasets ({', '.join(group_name(g) for g in list(groups)[1:])}): filter "
+                       "the table or compare them on the Compare page, one plane each.")
 
 
 table()

@@ -123,6 +123,28 @@ def selected_run_id() -> Optional[str]:
     return st.query_params.get("run") or st.session_state.get("run_id")
 
 
+def pick_compared_runs(rows: Sequence[dict], default: Sequence[str], key: str) -> list[str]:
+    """The multiselect of runs that the Compare and Curves pages share: it starts from ``?compare=a,b``
+    in the URL, else from this session's last selection (on either page), else ``default``; the choice
+    is written back to the URL, so a copied link reopens the same selection."""
+    ids = [r["id"] for r in rows]
+    known = set(ids)
+    if key in st.session_state:       # drop runs deleted meanwhile (a widget value must be an option)
+        st.session_state[key] = [i for i in st.session_state[key] if i in known]
+    else:
+        from_url = [i for i in (st.query_params.get("compare") or "").split(",") if i in known]
+        remembered = [i for i in st.session_state.get("compare_now", []) if i in known]
+        st.session_state[key] = from_url or remembered or [i for i in default if i in known]
+    labels = {r["id"]: run_label(r) for r in rows}
+    chosen = st.multiselect("Runs", ids, format_func=labels.get, key=key, placeholder="choose runs to compare")
+    st.session_state["compare_now"] = chosen
+    if chosen:
+        st.query_params["compare"] = ",".join(chosen)
+    elif "compare" in st.query_params:
+        del st.query_params["compare"]
+    return chosen
+
+
 def open_run(run_id: str) -> None:
     st.session_state["run_id"] = run_id
     st.switch_page(page("run"), query_params={"run": run_id})

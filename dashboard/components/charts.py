@@ -46,7 +46,7 @@ def merge_lam_changes(events: Sequence[dict], seconds: float = 5.0) -> list[dict
 
 
 def event_marks(events: Sequence[dict], unit: str = "step") -> tuple[list, list]:
-    """Shapes and annotations for phase starts (dotted), λ changes (dashed, labelled) and stops."""
+    """Shapes and annotations for phase starts (dotted), λ changes (dashed, labelled), stops and resumes."""
     shapes, notes = [], []
     for e in merge_lam_changes(events):
         x = e["step"] if unit == "step" else (e["epoch"] or 0) + (0.5 if e["kind"] == "phase" else 0)
@@ -60,6 +60,8 @@ def event_marks(events: Sequence[dict], unit: str = "step") -> tuple[list, list]
                 f"λ {p.get('old', 0):g}→{p.get('new', 0):g}"
         elif e["kind"] in ("stop", "nan"):
             style, text = {"color": "#b91c1c", "width": 1.5}, "stopped" if e["kind"] == "stop" else "NaN loss"
+        elif e["kind"] == "resume":   # the steps after the checkpoint were dropped and trained again from here
+            style, text = {"color": "#15803d", "width": 1.5, "dash": "dot"}, f"resumed at step {e['step']}"
         else:
             continue
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,

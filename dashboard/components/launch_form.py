@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from msq.config import RunConfig, get_dotted, set_dotted
 from msq.errors import ConfigError
@@ -137,10 +138,14 @@ def format_act_bits(value) -> str:
     return {"same": "same as the weights", "none": "float (none)", None: "float (none)"}.get(value, f"{value} bits")
 
 
-def check_devices(values: dict[str, Any], gpus: tuple) -> dict[str, str]:
-    """What the dataclasses cannot know: that this machine has the GPUs a run asks for."""
+def check_devices(values: dict[str, Any], gpus: tuple, cpu_cores: Optional[int] = None) -> dict[str, str]:
+    """What the dataclasses cannot know: that this machine has the GPUs (or CPU cores) a run asks for."""
     device = values.get("train.device") or "cpu"
     nproc = values.get("train.nproc") or 1
+    cores = cpu_cores if cpu_cores is not None else (os.cpu_count() or 1)
+    if device == "cpu" and isinstance(nproc, int) and nproc > cores:
+        return {"train.nproc": f"Processes per run = {nproc} is more than this machine's {cores} CPU cores: the "
+                               f"processes would only take turns; use at most {cores}"}
     if not device.startswith("cuda") or not isinstance(nproc, int):
         return {}
     if not gpus:
@@ -223,11 +228,17 @@ def validate(data: dict, max_errors: int = 30) -> dict[str, str]:
     return errors
 
 
-def check_paths(values: dict[str, Any], root: Path = Path(".")) -> dict[str, str]:
-    """What the dataclasses cannot know: that a user's model file, checkpoint or image folder exists."""
+def check_paths(values: dict[str, Any], root: Path = Path("."), models: Optional[Iterable[str]] = None) -> dict[str, str]:
+    """What the dataclasses cannot know: that a user's model file, checkpoint or image folder exists, and
+    (given the registered ``models``) that a model spec names something the worker can build."""
     errors = {}
     model = values.get("model") or ""
-    if model.endswith(".py") or ".py:" in model:
+    if models is not None and not (model.endswith(".py") or ".py:" in model or model.startswith("tv:")) \
+            and model not in set(models):
+        errors["model"] = (f"Model file and factory = {model!r} is not a model: write path/to/file.py:make_model "
+                           "(make_model() returns a torch.nn.Module), a torchvision name such as tv:resnet18, or "
+                           "pick a sample model")
+    elif model.endswith(".py") or ".py:" in model:
         path, _, factory = model.partition(":")
         if not factory:
             errors["model"] = (f"model = {model!r} needs a factory: write path/to/file.py:make_model, where "

@@ -7,6 +7,8 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+from dashboard.components.intervals import ratio_text, trace_text
+
 COLUMNS = ["layer", "kind", "weights", "start bits", "bits", "LSB density", "sensitivity", "× mean",
            "prunes", "why"]
 
@@ -41,14 +43,15 @@ def layer_rows(layers: Sequence[dict], vectors: dict, events: Sequence[dict], co
             start = quant.get("init_bits", bits)
         d = _at(density, i)
         s = _at(sens, i)
-        rel = s / mean if (s is not None and mean) else None
+        rel = s / mean if (s is not None and mean and mean > 0) else None   # a mean ≤ 0 is noise: no ratio
         rows.append({
             "fqn": name, "kind": layer.get("kind"), "params": layer.get("params"), "fixed": bool(layer.get("fixed")),
             "start_bits": start, "bits": bits, "lsb_density": d, "sensitivity": s, "sensitivity_se": _at(sens_se, i),
-            "sensitivity_vs_mean": rel,
+            "sensitivity_vs_mean": rel, "sensitivity_mean": mean,
             "prunes": [{k: p.get(k) for k in ("epoch", "step", "old_bits", "new_bits", "k", "density", "sensitivity")}
                        for p in history],
-            "why": explain(layer, bits, d, rel, history, alpha, min_bits, method, config),
+            "why": explain(layer, bits, d, rel, history, alpha, min_bits, method, config,
+                           rel_text=ratio_text(s, _at(sens_se, i), mean) if _at(sens_se, i) is not None else None),
         })
     return rows
 
@@ -60,8 +63,9 @@ def _at(values: Sequence, i: int) -> Optional[float]:
 
 
 def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], history: list, alpha, min_bits,
-            method: Optional[str], config: dict) -> str:
-    """One sentence: the rule that gave this layer its width."""
+            method: Optional[str], config: dict, rel_text: Optional[str] = None) -> str:
+    """One sentence: the rule that gave this layer its width. ``rel_text``: the ratio to the mean as shown
+    (with its ± std error), in place of the bare ratio."""
     if layer.get("fixed"):
         return f"fixed at {bits} bits ({layer.get('fixed_reason') or 'excluded from the search'}); not searched"
     if method == "uniform":
@@ -93,8 +97,9 @@ def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], h
         else:
             parts.append(f"LSB plane nearly empty now (density {density:.2f} ≤ α): may lose a bit at the next check")
     if rel is not None and not history:
-        parts.append(f"sensitive ({rel:.1f}× the mean): would drop one LSB at a time" if rel >= 1
-                     else f"insensitive ({rel:.2f}× the mean): would drop two LSBs at once")
+        shown = rel_text or (f"{rel:.1f}" if rel >= 1 else f"{rel:.2f}")
+        parts.append(f"sensitive ({shown}× the mean): would drop one LSB at a time" if rel >= 1
+                     else f"insensitive ({shown}× the mean): would drop two LSBs at once")
     return "; ".join(parts) if parts else f"{bits} bits"
 
 
@@ -129,7 +134,7 @@ def why_display(rows: Sequence[dict]) -> pd.DataFrame:
                  for s, b in zip(frame["start bits"], frame["bits"])],
         "weights": [num(v, ",") for v in frame["weights"]],
         "LSB density": [num(v, ".3f") for v in frame["LSB density"]],
-        "Tr(H)/N": [num(v, ".2e") for v in frame["sensitivity"]],
-        "× mean": [num(v, ".2f") for v in frame["× mean"]],
+        "Tr(H)/N": [trace_text(r["sensitivity"], r.get("sensitivity_se")) for r in rows],
+        "× mean": [ratio_text(r["sensitivity"], r.get("sensitivity_se"), r.get("sensitivity_mean")) for r in rows],
         "why": frame["why"].tolist()}, index=pd.Index(frame["layer"].tolist(), name="layer"))
     return out

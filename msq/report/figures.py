@@ -170,10 +170,11 @@ def sensitivity_bars(layer_names: Sequence[str], sensitivities: Sequence[Optiona
                      "marker": {"color": bit_color(key), "line": {"color": "white", "width": 0.5},
                                 "pattern": {"shape": ["/" if fixed[i] else "" for i in idx],
                                             "fgcolor": "rgba(255,255,255,0.6)", "fillmode": "overlay", "size": 6}},
-                     "customdata": [[bits[i], (sens[i] / mean) if (mean and sens[i] is not None) else None]
-                                    for i in idx],
-                     "hovertemplate": "<b>%{x}</b><br>Tr(H)/N = %{y:.3e}<br>%{customdata[1]:.2f}× the mean · "
-                                      "%{customdata[0]} bits<extra></extra>"})
+                     "customdata": [[bits[i], (sens[i] / mean) if (mean and mean > 0 and sens[i] is not None)
+                                     else None, se[i]] for i in idx],
+                     "hovertemplate": "<b>%{x}</b><br>Tr(H)/N = %{y:.3e}" + (" ± %{customdata[2]:.1e}" if any(se)
+                                                                             else "")
+                                      + "<br>%{customdata[1]:.2f}× the mean · %{customdata[0]} bits<extra></extra>"})
     double = set(double_pruned)
     marked = [i for i in range(n) if layer_names[i] in double and sens[i] is not None]
     if marked:
@@ -232,6 +233,11 @@ def relative_sensitivity_heatmap(layer_names: Sequence[str], steps: Sequence[int
                          "training step (Hessian estimates)", "layer")
     layout["yaxis"] = category_axis(layer_names, "layer", reversed_=True)
     layout["xaxis"] = axis("training step (Hessian estimates)", type="category", showgrid=False)
+    # a mean at or below 0 (noise around a flat loss) makes every ratio of that step meaningless: say so
+    layout["annotations"] = [{"x": steps[c], "xref": "x", "y": 0.5, "yref": "paper", "showarrow": False,
+                              "textangle": -90, "font": {"size": 10, "color": MUTED},
+                              "text": f"mean {means[c]:.1e} ≤ 0: no ratio"}
+                             for c in range(cols) if means[c] is not None and means[c] <= 0]
     return {"data": [trace], "layout": layout}
 
 
@@ -253,26 +259,39 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def accuracy_vs_compression(runs: Sequence[dict] = (), trajectory: Optional[Sequence[dict]] = None,
                             float_acc: Optional[float] = None, title: Optional[str] = None) -> dict:
-    """Runs as points (colour = their average width on the bit scale, symbol = method), the Pareto front
-    of the searched runs, uniform-QAT runs as labelled reference diamonds, and optionally one run's
+    """Runs as points (colour = their average width on the bit scale, shown as a colour bar; symbol =
+    method), the Pareto front over every finished point (uniform-QAT references, drawn as labelled
+    diamonds, included), and optionally one run's
     per-epoch ``trajectory`` [{"epoch", "compression", "accuracy", "avg_bits"?}].
     ``runs``: dicts with "label", "method", "compression", "accuracy", "avg_bits", optional "lam", "id"."""
     ok = [r for r in runs if r.get("compression") is not None and r.get("accuracy") is not None]
     data = []
     refs = [r for r in ok if r.get("method") == "uniform"]
     searched = [r for r in ok if r.get("method") != "uniform"]
-    if searched:
-        front = pareto_front([(r["compression"], r["accuracy"]) for r in searched])
+    # the front runs over every finished point drawn, references included: a searched run that a uniform
+    # reference beats on both axes is not on it; a run still training ("final": False) is not a result yet
+    final = [r for r in ok if r.get("final", True)]
+    if final:
+        front = pareto_front([(r["compression"], r["accuracy"]) for r in final])
         if len(front) > 1:
             data.append({"type": "scatter", "mode": "lines", "name": "Pareto front", "hoverinfo": "skip",
-                         "x": [searched[i]["compression"] for i in front],
-                         "y": [searched[i]["accuracy"] for i in front],
+                         "x": [final[i]["compression"] for i in front],
+                         "y": [final[i]["accuracy"] for i in front],
                          "line": {"color": INK, "width": 1.5, "dash": "dash", "shape": "hv"}})
     for method in sorted({r.get("method") or "?" for r in searched}):
         rows = [r for r in searched if (r.get("method") or "?") == method]
         data += _run_points(rows, method, METHOD_SYMBOLS.get(method, "circle-open"), show_text=len(ok) <= 12)
     if refs:
         data += _run_points(refs, "uniform QAT (reference)", "diamond", show_text=True)
+    if ok:   # the key to "colour = average bits": the stepped bit scale as a colour bar (one invisible point)
+        data.append({"type": "scatter", "mode": "markers", "name": "average bits (colour bar)", "x": [None],
+                     "y": [None], "showlegend": False, "hoverinfo": "skip", "marker": {"color": [1], "colorscale": bit_colorscale(), "cmin": 0.5,
+                                                     "cmax": MAX_BIT_COLOR + 0.5, "showscale": True,
+                                                     "colorbar": {"title": {"text": "avg bits", "side": "right"},
+                                                                  "tickvals": list(range(1, MAX_BIT_COLOR + 1)),
+                                                                  "ticktext": [str(b) for b in range(1, MAX_BIT_COLOR)]
+                                                                  + [f"{MAX_BIT_COLOR}+"],
+                                                                  "thickness": 12, "len": 0.8, "outlinewidth": 0}}})
     if trajectory:
         pts = [p for p in trajectory if p.get("compression") is not None and p.get("accuracy") is not None]
         if pts:
@@ -306,16 +325,18 @@ def accuracy_vs_compression(runs: Sequence[dict] = (), trajectory: Optional[Sequ
 
 def _run_points(rows: Sequence[dict], name: str, symbol: str, show_text: bool, size: int = 12) -> list:
     """The points (each in its own width's colour, so no legend entry) and a grey legend key for the symbol."""
+    # optional per point: "final" (False: drawn faded, labelled "not final"), "note" (its budget, progress)
     points = {"type": "scatter", "mode": "markers+text" if show_text else "markers", "name": name, "showlegend": False,
               "legendgroup": name, "x": [r["compression"] for r in rows], "y": [r["accuracy"] for r in rows],
-              "text": [r.get("label") or "" for r in rows], "textposition": "top center",
-              "textfont": {"size": 10, "color": MUTED},
+              "text": [(r.get("label") or "") + ("" if r.get("final", True) else " (not final)") for r in rows],
+              "textposition": "top center", "textfont": {"size": 10, "color": MUTED},
               "marker": {"symbol": symbol, "size": size, "color": [bit_color(r.get("avg_bits")) for r in rows],
+                         "opacity": [1.0 if r.get("final", True) else 0.35 for r in rows],
                          "line": {"color": INK, "width": 1}},
-              "customdata": [[r.get("label") or r.get("id") or "", r.get("avg_bits"), r.get("lam"), r.get("id") or ""]
-                             for r in rows],
+              "customdata": [[r.get("label") or r.get("id") or "", r.get("avg_bits"), r.get("lam"), r.get("id") or "",
+                              r.get("note") or ""] for r in rows],
               "hovertemplate": "<b>%{customdata[0]}</b><br>%{y:.2f}% at %{x:.2f}×<br>%{customdata[1]:.2f} bits avg · "
-                               "λ=%{customdata[2]}<extra>" + name + "</extra>"}
+                               "λ=%{customdata[2]}<br>%{customdata[4]}<extra>" + name + "</extra>"}
     key = {"type": "scatter", "mode": "markers", "name": name, "legendgroup": name, "x": [None], "y": [None],
            "hoverinfo": "skip", "marker": {"symbol": symbol, "size": 10, "color": "#d1d5db",
                                            "line": {"color": INK, "width": 1}}}

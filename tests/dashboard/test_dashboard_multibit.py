@@ -156,7 +156,7 @@ def test_launch_form_helpers_for_methods_and_devices():
     assert lf.live_strength("msq", {"reg": {"lam": 40.0}}, last_change=64.0) == 64.0
     assert lf.parse_widths("multibit.eval_bits", "", allow_empty=True) == ([], None)
     assert "give at least one width" in lf.parse_widths("multibit.bits", " ")[1]
-    assert lf.check_devices({"train.device": "cpu", "train.nproc": 4}, ()) == {}
+    assert lf.check_devices({"train.device": "cpu", "train.nproc": 4}, (), cpu_cores=4) == {}
     assert "no GPU is visible" in lf.check_devices({"train.device": "cuda"}, ())["train.device"]
     assert "offers GPUs 0, 1" in lf.check_devices({"train.device": "cuda:3"}, (0, 1))["train.device"]
     assert "use at most 2" in lf.check_devices({"train.device": "cuda", "train.nproc": 3}, (0, 1))["train.nproc"]

@@ -210,7 +210,7 @@ def test_export_page_offers_the_canonical_report_and_a_quick_fallback(app, seede
     assert [l["bits"] for l in quick["layers"]] == [l["bits"] for l in canonical["layers"].values()]
 
 
-@pytest.mark.parametrize("page", ["runs", "launch", "run", "multibit", "compare", "export"])
+@pytest.mark.parametrize("page", ["runs", "launch", "run", "multibit", "compare", "curves", "export"])
 def test_every_page_works_on_an_empty_store(fresh_app, page):
     at = open_page(fresh_app, page)
     if page != "launch":
