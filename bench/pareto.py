@@ -10,6 +10,8 @@ bench/results/pareto.png.
 
     python bench/pareto.py                                   # lenet5, seeds 0-2, 2 processes
     python bench/pareto.py --limit 20000 --epochs 4,8,3      # the issue's larger setting
+    python bench/pareto.py --families msq --reuse bench/results/pareto.csv   # rerun MSQ only, the
+                         # other rows read back from an earlier run of the same (deterministic) setup
 """
 from __future__ import annotations
 
@@ -67,6 +69,20 @@ def run_one(job: tuple) -> dict:
             "allocation": "/".join(str(l["storage_bits"]) for l in summary["layers"]),
             "wall_s": time.perf_counter() - started, "peak_mb": peak_mb,
             "hessian_s": summary["timings"].get("hessian", 0.0)}
+
+
+def read_rows(path: Path, families: set) -> list:
+    """Rows of an earlier run's CSV for the families not rerun now (numbers parsed back)."""
+    rows = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["family"] in families:
+                continue
+            for key in ("final_acc", "avg_bits", "compression", "wall_s", "peak_mb", "hessian_s"):
+                row[key] = float(row[key])
+            row["seed"] = int(row["seed"])
+            rows.append(row)
+    return rows
 
 
 def jobs_for(args, checkpoints: dict) -> list:
@@ -160,13 +176,22 @@ def main() -> None:
     parser.add_argument("--uniform-bits", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--bsq-decays", type=float, nargs="*", default=[5e-3])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--families", nargs="*", default=[],
+                        help="run only these families (msq, hawq, uniform, uniform-other-grid, bsq)")
+    parser.add_argument("--reuse", help="a previous pareto.csv whose rows fill in the families not run now")
     args = parser.parse_args()
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(args.workers, max_tasks_per_child=1) as pool:
         pretrained = list(pool.map(pretrain, [(args, s, folder) for s in args.seeds]))
         checkpoints = {seed: path for seed, path, _ in pretrained}
-        rows = list(pool.map(run_one, jobs_for(args, checkpoints)))
+        jobs = [j for j in jobs_for(args, checkpoints) if not args.families or j[1] in args.families]
+        rows = list(pool.map(run_one, jobs))
+    if args.reuse:
+        reused = [r for r in read_rows(Path(args.reuse), set(args.families)) if r["seed"] in args.seeds]
+        print(f"rows of {sorted({r['family'] for r in reused})} read from {args.reuse} (same seeds and setup; "
+              f"the float pretraining of a seed is deterministic on one thread)")
+        rows = reused + rows
     float_acc = {seed: acc for seed, _, acc in pretrained}
     RESULTS.mkdir(exist_ok=True)
     name = f"pareto{'' if args.model == 'lenet5' else '_' + args.model}"

@@ -103,7 +103,8 @@ class PruneConfig:
     target_avg_bits: Optional[float] = None     # budget: end the search at this average width (or just under)
     target_compression: Optional[float] = None  # budget as a compression ratio X (= 32 / X average bits)
     landing_tolerance: float = 0.1   # how far under the budget (average bits) the last prune may land
-    reserve_checks: int = 1          # the budget is reached this many prune checks before the search ends
+    reach_fraction: float = 0.5      # the budget is reached after this fraction of the search's prune checks;
+                                     # the rest of the search (λ = 0) and the finetune train the final widths
     lam_gain: float = 2.0            # with a budget, λ is multiplied by this after a check that had to force
                                      # prunes, divided by its square root otherwise, and set to 0 once landed
 
@@ -119,7 +120,7 @@ class PruneConfig:
             _check(self.target_avg_bits is None, s, "target_compression", self.target_compression,
                    "null when prune.target_avg_bits is set", "Give the budget one way: bits or compression.")
         _float_in(s, "landing_tolerance", self.landing_tolerance, 0.0, 8.0)
-        _int_in(s, "reserve_checks", self.reserve_checks, 0, 1000)
+        _float_in(s, "reach_fraction", self.reach_fraction, 0.0, 1.0, lo_open=True)
         _float_in(s, "lam_gain", self.lam_gain, 1.0, 100.0)
 
     @property

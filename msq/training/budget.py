@@ -4,8 +4,12 @@ With ``prune.target_avg_bits`` B (or ``prune.target_compression`` X, i.e. B = 32
 phase must end at an average width <= B, as close to B as one layer's step allows:
 
 - **Path.** After prune check j of J the average may be at most
-  ``ceiling_j = start + (B - start) * min(1, j / (J - reserve))``: the target is reached ``reserve``
-  checks before the search ends, so the last search epochs (and the finetune) train the final widths.
+  ``ceiling_j = start + (B - start) * min(1, j / round(f J))``: the target is reached after a
+  fraction f (``prune.reach_fraction``, 0.5) of the checks, so the rest of the search and the
+  finetune train the final widths.
+- **Goal.** At every check the cheapest final widths for B are solved for first (the same knapsack
+  below, on today's costs); a check only moves layers toward that goal, so the early checks never
+  take a layer below where the landing needs it.
 - **Prunes.** Layers whose LSBs became (almost) zero go first (they cost nothing). If the average
   is still above the ceiling, the remaining drops are the cheapest set that meets it: each layer l
   may go to any width b between min_bits and its own, at cost
@@ -47,9 +51,9 @@ def target_average_bits(target_bits: Optional[float], target_compression: Option
     return None
 
 
-def path_ceiling(start: float, target: float, check: int, checks: int, reserve: int = 1) -> float:
-    """Largest average allowed after ``check`` (1-based) of ``checks``; reaches ``target`` early by ``reserve``."""
-    span = max(1, checks - reserve)
+def path_ceiling(start: float, target: float, check: int, checks: int, fraction: float = 0.5) -> float:
+    """Largest average allowed after ``check`` (1-based) of ``checks``; ``target`` from check round(f J) on."""
+    span = max(1, round(checks * fraction))
     return start + (target - start) * min(1.0, check / span)
 
 
@@ -77,16 +81,24 @@ def plan_moves(params: list[int], bits: list[int], searchable: list[bool], min_b
         return taken
     options = [{b: (max(width_cost(i, b), 0.0) if b < now[i] else 0.0) for b in range(min(min_bits, now[i]), now[i] + 1)}
                if searchable[i] else {now[i]: 0.0} for i in range(len(now))]
-    # on the last stretch the widths must also keep the average within ``tolerance`` of the target
+    # the goal: the cheapest widths that land within ``tolerance`` under the target; this check only
+    # moves layers toward it (never below it), so the landing stays reachable
+    goal = _cheapest(params, options, target * total, (target - tolerance) * total)
+    toward = [{b: c for b, c in o.items() if b >= g} for o, g in zip(options, goal)]
     floor = (target - tolerance) * total if ceiling <= target + 1e-9 else 0.0
-    try:
-        widths = allocate(params, options, ceiling * total, floor_bits=floor)
-    except ConfigError:          # the ceiling is below what min_bits allows: go as low as allowed
-        widths = [min(o) for o in options]
+    widths = _cheapest(params, toward, ceiling * total, floor)
     for i, (old, new) in enumerate(zip(now, widths)):
         if new < old:
             taken.append(Move(i, old, new, options[i][new], forced=True))
     return taken
+
+
+def _cheapest(params: list[int], options: list[dict[int, float]], budget: float, floor: float) -> list[int]:
+    """``allocate``, or every layer at its lowest allowed width when even that exceeds the budget."""
+    try:
+        return allocate(params, options, budget, floor_bits=floor)
+    except ConfigError:
+        return [min(o) for o in options]
 
 
 def steer_lam(lam: float, forced: bool, reached: bool, gain: float = 2.0, floor: float = 1.0,

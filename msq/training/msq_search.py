@@ -118,7 +118,7 @@ class MSQMethod(Method):
         if budget is None:
             return free
         checks = max(1, self.cfg.train.search_epochs // self.cfg.prune.every)
-        ceiling = path_ceiling(self.start_avg, budget, self.checks_done + 1, checks, self.cfg.prune.reserve_checks)
+        ceiling = path_ceiling(self.start_avg, budget, self.checks_done + 1, checks, self.cfg.prune.reach_fraction)
         weights = [layer.weight.detach() for _, layer in layers]
         forward = [fake_quantize(w, layer.scale, layer.bits, layer.grid) for w, (_, layer) in zip(weights, layers)]
 
