@@ -33,15 +33,15 @@ def _best(candidates: torch.Tensor, error_at) -> float:
 
 
 @torch.no_grad()
-def best_weight_scale(w: torch.Tensor, widths: list[int], correct: bool) -> float:
-    """s minimising Σ_b log ||Ŵ_b − W||² (Ŵ_b = Q_b(W; s), bias-corrected when ``correct``)."""
+def best_weight_scale(w: torch.Tensor, widths: list[int], correct: bool, grid: str = "affine") -> float:
+    """s minimising Σ_b log ||Ŵ_b − W||² (Ŵ_b = Q_b(W; s) on ``grid``, bias-corrected when ``correct``)."""
     top = float(w.abs().max().clamp_min(1e-12))
 
     def errors(s: float) -> list:
         scale = torch.tensor(s)
         out = []
         for b in widths:
-            q = fake_quantize(w, scale, b)
+            q = fake_quantize(w, scale, b, grid)
             out.append(float(torch.mean(((bias_correct(q, w) if correct else q) - w) ** 2)))
         return out
     return _best(FRACTIONS * top, errors)
@@ -76,7 +76,7 @@ def calibrate_grids_(model: nn.Module, widths: list[int], batch: torch.Tensor) -
     for name, layer in layers:
         layer_widths = [layer.bits] if layer.fixed else widths
         correct = bool(getattr(layer, "bias_correction", False))
-        layer.scale.fill_(best_weight_scale(layer.weight.detach(), layer_widths, correct))
+        layer.scale.fill_(best_weight_scale(layer.weight.detach(), layer_widths, correct, layer.grid))
         chosen[name] = {"scale": float(layer.scale)}
         if layer.act_bits is not None and name in inputs:
             act_widths = sorted({_act_width(layer, b) for b in layer_widths})

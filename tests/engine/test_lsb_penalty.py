@@ -74,7 +74,7 @@ def test_penalty_value_matches_hand_computation():
     expected = 0.0
     total = a.weight.numel() * 5 + b.weight.numel() * 5
     for layer in (a, b):
-        d = lsb_density(layer.weight, layer.scale, 5)
+        d = lsb_density(layer.weight, layer.scale, 5, layer.grid)
         expected += (layer.weight.numel() * 5 / total) * d * 2.0 ** (1 - 5)
     assert torch.isclose(lsb_penalty([a, b], "memory"), torch.tensor(expected), rtol=1e-6)
 

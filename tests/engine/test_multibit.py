@@ -112,7 +112,7 @@ def test_correction_is_in_the_forward_and_gradients_reach_the_weights():
     set_mode_(model, "quant")
     layer = dict(quant_layers(model))["conv2"]
     set_width_(model, 2)
-    expected = bias_correct(fake_quantize(layer.weight, layer.scale, 2), layer.weight)
+    expected = bias_correct(fake_quantize(layer.weight, layer.scale, 2, layer.grid), layer.weight)
     assert torch.equal(layer.quantized_weight(), expected)
     model(torch.randn(4, 1, 8, 8)).sum().backward()
     assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0

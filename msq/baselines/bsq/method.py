@@ -22,7 +22,7 @@ from torch import nn
 
 from msq.baselines.bsq.layers import is_bsq_layer, to_bsq
 from msq.baselines.bsq.regularizer import group_lasso_penalty
-from msq.functional import quantize_codes, signed_codes
+from msq.functional import weight_codes
 from msq.quant import quant_layers, searched_layers
 from msq.training.methods import Method
 from msq.training.schedule import Phase
@@ -163,5 +163,5 @@ class BSQMethod(Method):
 @torch.no_grad()
 def _top_bit_density(layer) -> float:
     """For a round-clamp layer: fraction of signed codes that need the top magnitude bit."""
-    codes = signed_codes(quantize_codes(layer.weight, layer.scale, layer.bits), layer.bits)
+    codes = weight_codes(layer.weight, layer.scale, layer.bits, layer.grid)
     return float((codes.abs() >= 2 ** max(layer.bits - 2, 0)).float().mean())
