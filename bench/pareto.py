@@ -156,6 +156,17 @@ def plot(rows: list, path: Path, title: str) -> None:
         order = sorted(range(len(xs)), key=lambda i: xs[i])
         ax.errorbar([xs[i] for i in order], [ys[i] for i in order], yerr=[es[i] for i in order], color=colour,
                     marker=marker, linestyle=line or "none", capsize=3, label=family)
+    # zoom on the methods being compared; a reference far below (the affine grid at 1 bit) is noted
+    main = [r["final_acc"] for r in rows if r["family"] != "uniform-other-grid"]
+    low, high = min(main) - 1.0, max(main) + 0.5
+    ax.set_ylim(low, high)
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = [r for r in rows if r["label"] == label]
+        acc = statistics.mean(r["final_acc"] for r in mine)
+        if acc < low:
+            x = statistics.mean(r["compression"] for r in mine)
+            ax.annotate(f"{label}: {acc:.1f}% (off the chart)", (x, low), xytext=(x - 6, low + 0.3),
+                        arrowprops={"arrowstyle": "->", "color": "0.5"}, fontsize=8, color="0.4")
     ax.set_xlabel("compression (32 / average bits, sign included)")
     ax.set_ylabel("validation accuracy % (mean ± std over seeds)")
     ax.set_title(title, fontsize=9)
