@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from msq.deploy.integer import IntegerLayer, integer_layer
+from msq.errors import ConfigError
 from msq.quant import quant_layers
 
 
@@ -30,6 +31,9 @@ class ActivationQDQ:
     def __init__(self, layer) -> None:
         bits = getattr(layer, "act_bits", None)
         self.bits: Optional[int] = None if bits is None or layer.mode == "float" else int(bits)
+        if self.bits is not None and self.bits > 8:
+            raise ConfigError(f"act_bits = {self.bits}: the ONNX export writes activations as uint8 "
+                              "QuantizeLinear/DequantizeLinear pairs, so at most 8 bits; export at a width <= 8")
         if self.bits is not None:
             self.alpha = float(layer.act_alpha.detach())
             self.signed = bool(layer.act_signed_flag)
