@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         "report", help="write a run's bit-allocation report",
         description="The run's bit-allocation report: json (canonical, versioned), csv (one row per layer), "
                     "md, html (standalone, opens offline), png/pdf figures (needs Chromium), bits ({layer: bits}) "
-                    "or hawq (HAWQ-style bit_config). Works for failed and running runs too (it says so).")
+                    "or a toolchain's own file: hawq (HAWQ's bit_config.py, torchvision ResNets), nncf (NNCF config with "
+                    "manual bitwidth_per_scope), torchao (FqnToConfig JSON). Works for failed and running runs too.")
     p.add_argument("run", metavar="RUN", help="run id (see `python -m msq runs`)")
     p.add_argument("--format", "-f", choices=FORMATS, default="html", help="output format (default html)")
     p.add_argument("--out", "-o", help="file or existing folder to write to (default: the run's reports/ folder); "
