@@ -22,6 +22,23 @@ from msq.runs import RunStore
 EXPORTS_DIR, SUFFIX = "exports", "onnx"
 
 
+def add_metadata(proto, run_id: str, cfg, rows: list[dict]) -> None:
+    """What a deployment needs beside the graph, as ONNX metadata (``session.get_modelmeta()``): the
+    input normalisation of the run's dataset, the class count, the run and each layer's width."""
+    import json
+    from msq.data import load_dataset
+
+    data = load_dataset(cfg.data)
+    entries = {"msq.run_id": run_id, "msq.method": cfg.method, "msq.dataset": cfg.data.name,
+               "msq.num_classes": str(data.num_classes),
+               "msq.input_mean": json.dumps(list(data.mean)), "msq.input_std": json.dumps(list(data.std)),
+               "msq.input_normalization": "x = (pixels / max pixel value - mean) / std per channel, NCHW float32",
+               "msq.bits": json.dumps({r["fqn"]: r["bits"] for r in rows})}
+    for key, value in entries.items():
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = key, value
+
+
 def export_run_onnx(home, run_id: str, out: Optional[str | os.PathLike] = None, *, bits: Allocation = None,
                     overwrite: bool = False, notify: Optional[Callable[[str], None]] = None) -> dict:
     """Write the run's ONNX model; returns {path, opset, layers, weight_bytes, file_bytes, predicted_bytes}."""
@@ -33,6 +50,7 @@ def export_run_onnx(home, run_id: str, out: Optional[str | os.PathLike] = None, 
     check_writable(path, overwrite)
     model, cfg, args = load_run_model(home, run_id, bits)
     proto, rows = to_onnx(model, example_input(args))
+    add_metadata(proto, run_id, cfg, rows)
     layers = quant_layers(model)
     if cfg.method == "multibit":     # one BatchNorm per layer and the correction's (gain, offset) pairs
         from msq.multibit import size_stats
