@@ -6,9 +6,10 @@ HOME_DIR ?= ./runs
 
 .PHONY: install run demo test test-fast bench chromium fashion-mnist clean
 
-$(VENV)/.installed: requirements.txt requirements-extras.txt
+$(VENV)/.installed: requirements.txt requirements-extras.txt requirements-nncf.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -r requirements.txt -r requirements-extras.txt
+	$(PY) -m pip install --no-deps -r requirements-nncf.txt
 	touch $@
 
 install: $(VENV)/.installed fashion-mnist
@@ -26,7 +27,7 @@ test-fast: install
 	$(PY) -m pytest -n 2 -m "not slow and not e2e"
 
 bench: install
-	for b in overhead store msq_vs_uniform msq_vs_bsq multibit dashboard ddp; do $(PY) bench/$$b.py || exit 1; done
+	for b in overhead store msq_vs_uniform msq_vs_bsq multibit dashboard ddp onnx; do $(PY) bench/$$b.py || exit 1; done
 
 # The browser tests drive Debian's chromium (never a downloaded browser).
 chromium:

@@ -1,5 +1,6 @@
 """Export: the bit-allocation report of a run (per-layer bits, weights, LSB density, sensitivity, totals)
-for a deployment toolchain: JSON, CSV, Markdown, HTML, a bit map and a HAWQ config."""
+and the model for a deployment toolchain: the ONNX model, the packed checkpoint, the report (JSON, CSV,
+Markdown, HTML, PNG/PDF figures) and the toolchain adapters (bit map, HAWQ, NNCF, torchao)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -8,7 +9,8 @@ from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import charts
 from dashboard.components.live import current_layers
-from dashboard.components.report import EXPORTS, build_report, export_files, file_stem, report_files
+from dashboard.components.model_files import model_files
+from dashboard.components.report import FIGURES, adapter_files, build_report, export_files, file_stem, report_files
 from dashboard.components.snapshot import read_snapshot
 from msq.errors import RunStoreError
 from msq.report import figures
@@ -54,10 +56,29 @@ stem = file_stem(snap.run)
 version = (snap.status, snap.run.get("ended"), (snap.latest.get("loss") or {}).get("step"))
 st.markdown("**Download** — the canonical report of `msq.report` (the same as `python -m msq report "
             f"{snap.run['id']} --format …`), rendered when you click:")
-cols = st.columns(len(EXPORTS))
-for col, (fmt, (label, suffix, mime, make)) in zip(cols, export_files(str(store.home), run_id, version).items()):
-    col.download_button(label, data=make, file_name=f"{stem}.{suffix}", mime=mime, key=f"dl_{fmt}", width="stretch",
-                        type="primary" if fmt == "json" else "secondary", on_click="ignore")
+
+
+def download_row(files: dict, primary: str = "", names: bool = False) -> None:
+    """One row of download buttons; ``files`` is {key: (label, suffix or file name, mime, make)}."""
+    for col, (key, (label, suffix, mime, make)) in zip(st.columns(len(files)), files.items()):
+        col.download_button(label, data=make, file_name=suffix if names else f"{stem}.{suffix}", mime=mime,
+                            key=f"dl_{key}", width="stretch", type="primary" if key == primary else "secondary",
+                            on_click="ignore")
+
+
+home = str(store.home)
+download_row(export_files(home, run_id, version), primary="json")
+download_row(export_files(home, run_id, version, FIGURES))
+st.markdown("**Deploy** — the model for onnxruntime (each quantized weight an INT2/INT4/INT8 initializer read "
+            "through DequantizeLinear, quantized activations as Q/DQ pairs; `python -m msq export "
+            f"{snap.run['id']} --format onnx`), the packed checkpoint for `msq.load_quantized`, and the "
+            "per-layer widths in the form each toolchain reads:")
+width = None
+if snap.run.get("method") == "multibit":
+    trained = sorted((snap.config.get("multibit") or {}).get("bits") or [2, 3, 4, 8])
+    width = st.selectbox("Width of the exported multi-bit model", trained, index=len(trained) - 1, key="export_width")
+download_row(model_files(home, run_id, version, snap.run, width), primary="onnx", names=True)
+download_row(adapter_files(home, run_id, version, snap.run.get("model") or ""))
 with st.expander("Quick export (the dashboard's own table, if the canonical report fails for this run)"):
     files = report_files(report)
     c1, c2, _ = st.columns([1, 1, 3])

@@ -4,8 +4,9 @@
   fqn, bits, weights, LSB density, sensitivity, prune history, why; totals from ``msq.accounting``). It
   feeds the preview table, and the downloads if the canonical report cannot be built.
 - ``export_files(...)``: the ADAPTER to the canonical report of ``msq.report`` (``build_report`` +
-  ``render_report``): the files a deployment toolchain takes (JSON, CSV, Markdown, HTML, bit map, HAWQ
-  config), rendered only when a download is clicked.
+  ``render_report``): the report (JSON, CSV, Markdown, HTML, PNG/PDF figures) and the files a
+  deployment toolchain takes (bit map, HAWQ bit_config.py, NNCF config, torchao config), rendered only
+  when a download is clicked. The model files (ONNX, packed checkpoint) are in ``model_files``.
 """
 from __future__ import annotations
 
@@ -108,8 +109,15 @@ def report_files(report: dict) -> dict[str, tuple[bytes, str]]:
 EXPORTS = {   # format -> (button label, file suffix, mime)
     "json": ("JSON", "json", "application/json"), "csv": ("CSV", "csv", "text/csv"),
     "md": ("Markdown", "md", "text/markdown"), "html": ("HTML report", "html", "text/html"),
+}
+FIGURES = {   # one zip of every figure (kaleido in the local Chromium)
+    "png": ("Figures (PNG zip)", "png.zip", "application/zip"), "pdf": ("Figures (PDF zip)", "pdf.zip", "application/zip"),
+}
+ADAPTERS = {
     "bits": ("Bit map (layer → bits)", "bits.json", "application/json"),
-    "hawq": ("HAWQ bit config", "hawq.json", "application/json"),
+    "hawq": ("HAWQ bit_config.py", "bit_config.py", "text/x-python"),
+    "nncf": ("NNCF config", "nncf.json", "application/json"),
+    "torchao": ("torchao config", "torchao.json", "application/json"),
 }
 
 
@@ -127,7 +135,16 @@ def render(home: str, run_id: str, version: tuple, fmt: str) -> bytes:
     return out.encode() if isinstance(out, str) else out
 
 
-def export_files(home: str, run_id: str, version: tuple) -> dict[str, tuple[str, str, str, Callable[[], bytes]]]:
-    """{format: (label, file suffix, mime, make bytes)}; each file is rendered when its button is clicked."""
+def export_files(home: str, run_id: str, version: tuple, table: Optional[dict] = None
+                 ) -> dict[str, tuple[str, str, str, Callable[[], bytes]]]:
+    """{format: (label, file suffix, mime, make bytes)} of ``table`` (default: the report formats);
+    each file is rendered when its button is clicked."""
     return {fmt: (label, suffix, mime, functools.partial(render, home, run_id, version, fmt))
-            for fmt, (label, suffix, mime) in EXPORTS.items()}
+            for fmt, (label, suffix, mime) in (table or EXPORTS).items()}
+
+
+def adapter_files(home: str, run_id: str, version: tuple, model: str) -> dict:
+    """The toolchain adapters that apply to this run's model (HAWQ only has torchvision ResNets)."""
+    from msq.deploy.hawq import HAWQ_ARCHS
+    table = {k: v for k, v in ADAPTERS.items() if k != "hawq" or model in HAWQ_ARCHS}
+    return export_files(home, run_id, version, table)

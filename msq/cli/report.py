@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         "report", help="write a run's bit-allocation report",
         description="The run's bit-allocation report: json (canonical, versioned), csv (one row per layer), "
                     "md, html (standalone, opens offline), png/pdf figures (needs Chromium), bits ({layer: bits}) "
-                    "or hawq (HAWQ-style bit_config). Works for failed and running runs too (it says so).")
+                    "or a toolchain's own file: hawq (HAWQ's bit_config.py, torchvision ResNets), nncf (NNCF config with "
+                    "manual bitwidth_per_scope), torchao (FqnToConfig JSON). Works for failed and running runs too.")
     p.add_argument("run", metavar="RUN", help="run id (see `python -m msq runs`)")
     p.add_argument("--format", "-f", choices=FORMATS, default="html", help="output format (default html)")
     p.add_argument("--out", "-o", help="file or existing folder to write to (default: the run's reports/ folder); "
@@ -33,12 +34,19 @@ def register(subparsers) -> None:
     p.set_defaults(handler=report_command)
 
     p = subparsers.add_parser(
-        "export", help="write a run's quantized checkpoint (codes packed at their bit-widths)",
-        description="Pack the run's last checkpoint: integer codes at each layer's width, scales, float "
-                    "parameters and the config. Load it with msq.load_quantized(path).")
+        "export", help="write a run's model: ONNX (integer weights) or the packed msq checkpoint",
+        description="--format msq (default): pack the run's last checkpoint (integer codes at each layer's "
+                    "width, scales, float parameters, config); load it with msq.load_quantized(path). "
+                    "--format onnx: an ONNX model onnxruntime runs, each quantized weight an INT2/INT4/INT8 "
+                    "initializer read through DequantizeLinear, quantized activations as Q/DQ pairs "
+                    "(opset 21, or 25 when a layer needs INT2). msq, uniform, bsq and multibit runs.")
     p.add_argument("run", metavar="RUN", help="run id (see `python -m msq runs`)")
+    p.add_argument("--format", "-f", choices=("msq", "onnx"), default="msq", help="msq (.msq.pt) or onnx")
+    p.add_argument("--width", type=int, help="onnx, multi-bit runs: export every searched layer at this width")
+    p.add_argument("--mix", help="onnx, multi-bit runs: per-layer widths, e.g. conv2=3,fc1=5 (others keep --width "
+                                 "or the widest trained width)")
     p.add_argument("--out", "-o", help="file or existing folder (default: the run's exports/ folder, "
-                                       "msq-model-<run id>-<name>.msq.pt)")
+                                       "msq-model-<run id>-<name>.msq.pt or .onnx)")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--home", help=HOME_HELP)
     p.set_defaults(handler=export_command)
@@ -66,7 +74,42 @@ def report_command(args) -> int:
     return 0
 
 
+def _allocation(args):
+    if args.mix is None:
+        return args.width
+    mix = {}
+    for item in args.mix.split(","):
+        name, sep, bits = item.strip().partition("=")
+        if not sep or not bits.strip().isdigit():
+            raise MSQError(f"--mix item {item!r} is invalid: write LAYER=BITS, e.g. --mix conv2=3,fc1=5")
+        mix[name.strip()] = int(bits)
+    if args.width is None:
+        return mix
+    from msq.deploy.run_model import load_run_model    # --width for all, then the mix on top
+    model, _, _ = load_run_model(args.home, args.run, args.width)
+    from msq.quant import bit_allocation
+    return {**bit_allocation(model), **mix}
+
+
+def export_onnx_command(args) -> int:
+    from msq.deploy.run_export import export_run_onnx
+
+    info = export_run_onnx(args.home, args.run, args.out, bits=_allocation(args), overwrite=args.force, notify=_say)
+    kinds = ", ".join(sorted({r["container"] for r in info["layers"]}))
+    _say(f"ONNX opset {info['opset']}, input {info['input_shape']} (batch dynamic); {len(info['layers'])} "
+         f"quantized layers as {kinds} + DequantizeLinear; {fmt.count(info['file_bytes'])} bytes on disk, "
+         f"integer weights {fmt.count(info['weight_bytes'])} (packed at their widths: "
+         f"{fmt.count(info['packed_bytes'])}); the report predicts {fmt.count(info['predicted_bytes'])}")
+    print(info["path"])
+    return 0
+
+
 def export_command(args) -> int:
+    if args.format == "onnx":
+        return export_onnx_command(args)
+    if args.width is not None or args.mix is not None:
+        raise MSQError("--width/--mix choose a multi-bit run's widths for --format onnx; "
+                       "the msq checkpoint keeps the run's own widths")
     from msq.report.checkpoint import export_quantized, packed_sizes   # torch: only for this command
 
     path = export_quantized(args.home, args.run, args.out, overwrite=args.force, notify=_say)

@@ -15,7 +15,7 @@ __all__ = ["BIT_COLORS", "accuracy_vs_compression", "bit_allocation_bars", "bit_
 _LAZY = {
     "build_report": "msq.report.schema", "validate_report": "msq.report.schema", "SCHEMA_VERSION": "msq.report.schema",
     "render_report": "msq.report.render", "export_report": "msq.report.render", "FORMATS": "msq.report.render",
-    "bit_map": "msq.report.adapters", "hawq_bit_config": "msq.report.adapters",
+    "bit_map": "msq.report.adapters", "adapter_text": "msq.report.adapters",
     "export_quantized": "msq.report.checkpoint", "load_quantized": "msq.report.checkpoint",
 }
 __all__ += sorted(_LAZY)

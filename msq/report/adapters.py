@@ -1,19 +1,21 @@
-"""Per-layer bit maps for other tools, from a report.
+"""Per-layer bit maps for other tools, from a report, each in the form its consumer reads.
 
-    bit_map(report)          {"conv1": 8, "conv2": 6, "fc": 8}       -> msq.set_bit_allocation_(model, ...)
-    hawq_bit_config(report)  {"bit_config_tinycnn_<run id>": {"conv1": 8, "conv2": 6, "conv2.quant_act": 4, ...}}
+    bit_map(report)            {"conv1": 8, "conv2": 6, "fc": 8}   -> msq.set_bit_allocation_(model, ...)
+    adapter_text(report, fmt)  "hawq":    HAWQ's bit_config.py (HAWQ module names; torchvision ResNets)
+                               "nncf":    NNCF config JSON with manual bitwidth_per_scope (NNCF's scopes)
+                               "torchao": torchao FqnToConfig of IntxWeightOnlyConfig, torchao's own JSON
 
-The HAWQ-style ``bit_config`` follows HAWQ-V3's ``bit_config.py``: a named dict of flat
-``{quantizer name: bits}`` entries, one per weight quantizer (here: the layer's fully qualified name)
-and one per activation quantizer (``<fqn>.quant_act``, the width of that layer's input, only when
-activations are quantized). Layers kept at a fixed width are included with that width.
+The three toolchain adapters live in ``msq.deploy`` (``hawq``, ``nncf_scopes``, ``torchao_config``);
+hawq needs only the report, nncf rebuilds the float model (torch) to read its module classes, torchao
+imports torchao.
 """
 from __future__ import annotations
 
-from msq.report.paths import safe_filename
+import json
+
 from msq.report.schema import validate_report
 
-ACT_SUFFIX = ".quant_act"
+ADAPTER_FORMATS = ("hawq", "nncf", "torchao")
 
 
 def bit_map(report: dict) -> dict[str, int]:
@@ -22,17 +24,16 @@ def bit_map(report: dict) -> dict[str, int]:
     return {fqn: int(layer["bits"]) for fqn, layer in report["layers"].items()}
 
 
-def hawq_config_name(report: dict) -> str:
-    run = report["run"]
-    return f"bit_config_{safe_filename(run.get('model') or 'model', fallback='model')}_{run['id']}"
-
-
-def hawq_bit_config(report: dict) -> dict[str, dict[str, int]]:
-    """``{name: {quantizer: bits}}`` in HAWQ-V3's bit_config style (see the module docstring)."""
-    config: dict[str, int] = {}
-    for fqn, bits in bit_map(report).items():
-        act = report["layers"][fqn].get("act_bits")
-        if act is not None:
-            config[fqn + ACT_SUFFIX] = int(act)
-        config[fqn] = bits
-    return {hawq_config_name(report): config}
+def adapter_text(report: dict, fmt: str) -> str:
+    """The file a toolchain reads, for ``fmt`` in ``ADAPTER_FORMATS``."""
+    validate_report(report)
+    if fmt == "hawq":
+        from msq.deploy.hawq import hawq_bit_config_module
+        return hawq_bit_config_module(report)
+    if fmt == "nncf":
+        from msq.deploy.nncf_scopes import nncf_config_of_report
+        return json.dumps(nncf_config_of_report(report), indent=2)
+    if fmt == "torchao":
+        from msq.deploy.torchao_config import torchao_config_json
+        return torchao_config_json(report)
+    raise ValueError(f"adapter format {fmt!r} is invalid: allowed {', '.join(ADAPTER_FORMATS)}")

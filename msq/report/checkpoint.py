@@ -4,29 +4,34 @@ rebuild the model (config, model shape, scales, widths, float parameters and buf
     path = export_quantized("runs", run_id, "model.msq.pt")
     model = load_quantized(path)          # frozen (converted) model; logits == the fake-quantized model's
 
-File format (``torch.save`` of a dict; loads with ``torch.load(weights_only=True)``), version 1:
+File format (``torch.save`` of a dict; loads with ``torch.load(weights_only=True)``), version 2:
 
-    format          "msq.quantized"            format_version   1
+    format          "msq.quantized"            format_version   2 (version 1 files still load)
     msq_version, torch_version                 strings of the exporting environment
     run             {"id", "name", "method", "status", "epoch", "step"}
     config          the run's RunConfig as a dict
     model           {"name", "num_classes", "in_channels", "image_size", "kwargs"}: create_model's arguments
     sizes           {"codes_bytes", "float_param_bytes", "buffer_bytes", "predicted_model_size_bytes"}
-    codes           uint8 tensor: every layer's packed codes back to back (layout: msq.report.packing);
-                    layer i is codes[offset : offset + nbytes], nbytes = ceil(numel · bits / 8)
+    codes           uint8 tensor: every layer's packed codes back to back (layout: msq.report.packing:
+                    signed two's-complement fields, first element in the low bits, as ONNX INT4);
+                    layer i is codes[offset : offset + nbytes], nbytes = ceil(numel · bits / 8).
+                    A binary layer (symmetric grid, 1 bit: c = ±1) stores 1 for +1 and 0 for -1.
     floats          float32 tensor: every float32 parameter and buffer (biases, BatchNorm weights and
                     running statistics, PACT clips) back to back
     others          {dtype name: 1-d tensor}: the few other entries (BatchNorm step counters, sign flags)
     index           uint8 tensor: zlib-compressed UTF-8 JSON of the tables (compressed: the names of a
                     deep model's tensors would otherwise outweigh a small model's packed weights)
-                      {"layers": [{"fqn", "shape", "bits", "scale", "fixed", "fixed_reason", "act_bits",
-                                   "offset", "nbytes"}],
+                      {"layers": [{"fqn", "shape", "bits", "grid", "scale", "step", "fixed", "fixed_reason",
+                                   "act_bits", "offset", "nbytes"}],
                        "floats": [{"name", "shape", "offset", "numel", "parameter"}],
                        "others": [{"name", "shape", "dtype", "offset", "numel"}]}
                     ``read_quantized`` decodes it into the keys layers / float_table / other_table.
 
-A weight is rebuilt as  W = scale · (2 q / 2^bits − 1)  (METHODS §1), which is bit-for-bit the value the
-fake-quantized layer computes, so the loaded model's outputs equal the trained model's.
+A weight is rebuilt from its signed codes c by ``msq.functional.dequantize_weight_codes`` on the layer's
+grid (affine: W = scale · (2 (c + 2^(bits-1)) / 2^bits − 1), METHODS §1; symmetric: W = step · c), which
+is bit-for-bit the value the fake-quantized layer computes, so the loaded model's outputs equal the
+trained model's. ``step`` (Δ, with W = Δ c and zero point 0) is stored for other readers. Version 1
+files hold unsigned codes q = c + 2^(bits-1), most significant bit first, on the affine grid.
 """
 from __future__ import annotations
 
@@ -44,14 +49,16 @@ from msq import __version__
 from msq.accounting import model_size_bytes
 from msq.config import RunConfig
 from msq.errors import ModelLoadError
-from msq.functional import dequantize_codes, quantize_codes
+from msq.functional import dequantize_codes, dequantize_weight_codes
 from msq.quant import convert_, quantize_
-from msq.report.packing import pack_codes, packed_nbytes, unpack_codes
+from msq.report.packing import pack_codes, packed_nbytes, unpack_codes, unpack_codes_v1
 from msq.report.paths import check_writable, default_output, resolve_output, run_stem, write_atomic
 from msq.report.rebuild import build_quantized_model, model_from_run_checkpoint
+from sample_models.registry import is_file_spec
 from msq.runs import RunStore
 
-FORMAT, FORMAT_VERSION = "msq.quantized", 1
+FORMAT, FORMAT_VERSION = "msq.quantized", 2
+READABLE_VERSIONS = (1, 2)
 SUFFIX = "msq.pt"
 EXPORTS_DIR = "exports"
 
@@ -69,9 +76,12 @@ def pack_state(model: nn.Module) -> dict:
     layers, chunks, offset = [], [], 0
     for fqn, extra in quant.items():
         weight, scale, bits = state[f"{fqn}.weight"], state[f"{fqn}.scale"], int(extra["bits"])
-        packed = pack_codes(quantize_codes(weight, scale, bits), bits)
         layer = model.get_submodule(fqn)
-        layers.append({"fqn": fqn, "shape": list(weight.shape), "bits": bits, "scale": float(scale),
+        codes, step = layer.integer_weight()
+        grid = str(extra.get("grid", "affine"))
+        packed = pack_codes(codes > 0, 1, signed=False) if _binary(grid, bits) else pack_codes(codes, bits)
+        layers.append({"fqn": fqn, "shape": list(weight.shape), "bits": bits, "grid": grid, "scale": float(scale),
+                       "step": float(step),
                        "fixed": bool(extra["fixed"]), "fixed_reason": str(extra.get("fixed_reason", "")),
                        "act_bits": getattr(layer, "act_bits", None), "offset": offset, "nbytes": packed.numel()})
         chunks.append(packed)
@@ -98,6 +108,11 @@ def pack_state(model: nn.Module) -> dict:
             "codes": torch.cat(chunks) if chunks else torch.zeros(0, dtype=torch.uint8),
             "floats": torch.cat(floats) if floats else torch.zeros(0),
             "others": {dtype: torch.cat(group) for dtype, group in others.items()}}
+
+
+def _binary(grid: str, bits: int) -> bool:
+    """A symmetric 1-bit layer: codes ±1, which a 1-bit two's-complement field cannot hold."""
+    return grid == "symmetric" and bits == 1
 
 
 TABLES = {"layers": "layers", "floats": "float_table", "others": "other_table"}   # index key -> payload key
@@ -162,9 +177,9 @@ def read_quantized(path: str | os.PathLike) -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelLoadError(f"{path} is not an MSQ quantized checkpoint (format {FORMAT!r}); a training "
                              "checkpoint.pt is exported with `python -m msq export RUN --out model.msq.pt`")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in READABLE_VERSIONS:
         raise ModelLoadError(f"{path} has format_version {payload.get('format_version')!r}; this msq "
-                             f"({__version__}) reads version {FORMAT_VERSION}")
+                             f"({__version__}) reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     return {**payload, **decode_index(payload["index"])}
 
 
@@ -177,27 +192,42 @@ def unpacked_state(payload: dict) -> dict:
     for entry in payload["other_table"]:
         group = payload["others"][entry["dtype"]]
         state[entry["name"]] = group[entry["offset"]: entry["offset"] + entry["numel"]].reshape(entry["shape"]).clone()
-    codes = payload["codes"]
+    codes, version = payload["codes"], payload.get("format_version", FORMAT_VERSION)
     for layer in payload["layers"]:
         shape, bits = torch.Size(layer["shape"]), layer["bits"]
-        q = unpack_codes(codes[layer["offset"]: layer["offset"] + layer["nbytes"]], bits, shape.numel())
+        grid = layer.get("grid", "affine")
+        raw = codes[layer["offset"]: layer["offset"] + layer["nbytes"]]
         scale = torch.tensor(layer["scale"], dtype=torch.float32)
-        state[f"{layer['fqn']}.weight"] = dequantize_codes(q, scale, bits).reshape(shape)
+        if version == 1:   # unsigned codes, MSB first, affine grid
+            weight = dequantize_codes(unpack_codes_v1(raw, bits, shape.numel()), scale, bits)
+        elif _binary(grid, bits):
+            weight = dequantize_weight_codes(unpack_codes(raw, 1, shape.numel(), signed=False) * 2 - 1, scale, 1, grid)
+        else:
+            weight = dequantize_weight_codes(unpack_codes(raw, bits, shape.numel()), scale, bits, grid)
+        state[f"{layer['fqn']}.weight"] = weight.reshape(shape)
         state[f"{layer['fqn']}.scale"] = scale
         state[f"{layer['fqn']}._extra_state"] = {"bits": bits, "fixed": layer["fixed"],
-                                                 "fixed_reason": layer["fixed_reason"]}
+                                                 "fixed_reason": layer["fixed_reason"], "grid": grid}
     return state
 
 
-def load_quantized(path: str | os.PathLike, model: Optional[nn.Module] = None) -> nn.Module:
+def load_quantized(path: str | os.PathLike, model: Optional[nn.Module] = None, *,
+                   trust_code: bool = False) -> nn.Module:
     """Rebuild the model of a quantized checkpoint: create it from the stored config (or take ``model``,
     a float model of the same architecture), quantize it, load the unpacked weights, scales and
     widths, then ``convert_`` (frozen, eval mode).
 
-    The config names the model; a ``file.py:factory`` model is imported from that file, so load only
-    checkpoints whose model you trust -- or pass ``model`` yourself."""
+    Loading never runs code named inside the file: a checkpoint whose model is a ``file.py:factory``
+    is refused unless you pass ``model`` (your own float instance) or ``trust_code=True`` (import and
+    run that file: only for files you made). Registry and ``tv:`` models are built from this msq."""
     payload = read_quantized(path)
     cfg = RunConfig.from_dict(payload["config"])
+    name = str((payload.get("model") or {}).get("name") or cfg.model)
+    if model is None and is_file_spec(name) and not trust_code:
+        raise ModelLoadError(
+            f"{path} names the model {name!r}, a Python file that loading would import and run; msq does "
+            "not run code named inside a checkpoint. Pass your own float model instead, "
+            "load_quantized(path, model=my_model), or, only if you trust that file, trust_code=True")
     if model is None:
         model = build_quantized_model(cfg, payload["model"])
     else:
@@ -215,5 +245,5 @@ def packed_sizes(path: str | os.PathLike) -> dict:
     return {**read_quantized(path)["sizes"], "file_bytes": Path(path).stat().st_size}
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "export_quantized", "load_quantized", "pack_state", "packed_nbytes",
+__all__ = ["FORMAT", "FORMAT_VERSION", "READABLE_VERSIONS", "export_quantized", "load_quantized", "pack_state", "packed_nbytes",
            "packed_sizes", "read_quantized", "unpacked_state"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from msq.errors import MSQError
-from msq.report.adapters import bit_map, hawq_bit_config
+from msq.report.adapters import ADAPTER_FORMATS, adapter_text, bit_map
 from msq.report.charts import FIGURES, report_figures
 from msq.report.html import to_html
 from msq.report.images import render_images
@@ -25,10 +25,10 @@ from msq.report.paths import (check_writable, checked_path, default_output, reso
 from msq.report.schema import build_report, to_json, validate_report
 from msq.report.tabular import to_csv, to_markdown
 
-FORMATS = ("json", "csv", "md", "html", "png", "pdf", "bits", "hawq")
+FORMATS = ("json", "csv", "md", "html", "png", "pdf", "bits", "hawq", "nncf", "torchao")
 SUFFIXES = {"json": "json", "csv": "csv", "md": "md", "html": "html", "png": "png", "pdf": "pdf",
-            "bits": "bits.json", "hawq": "hawq.json"}
-TEXT_FORMATS = ("json", "csv", "md", "html", "bits", "hawq")
+            "bits": "bits.json", "hawq": "bit_config.py", "nncf": "nncf.json", "torchao": "torchao.json"}
+TEXT_FORMATS = ("json", "csv", "md", "html", "bits", "hawq", "nncf", "torchao")
 
 
 def _check_format(fmt: str) -> None:
@@ -52,7 +52,8 @@ def render_images_of(report: dict, fmt: str, figure: Optional[str] = None) -> di
 
 
 def render_report(report: dict, fmt: str, figure: Optional[str] = None) -> bytes | str:
-    """The report in ``fmt``: text for json/csv/md/html/bits/hawq; bytes for png/pdf (one figure when
+    """The report in ``fmt``: text for json/csv/md/html/bits and the toolchain adapters (hawq: HAWQ's
+    bit_config.py, nncf, torchao; see ``msq.report.adapters``); bytes for png/pdf (one figure when
     ``figure`` names it, else a zip of every figure)."""
     _check_format(fmt)
     validate_report(report)
@@ -64,8 +65,10 @@ def render_report(report: dict, fmt: str, figure: Optional[str] = None) -> bytes
         return to_markdown(report)
     if fmt == "html":
         return to_html(report)
-    if fmt in ("bits", "hawq"):
-        return json.dumps(bit_map(report) if fmt == "bits" else hawq_bit_config(report), indent=2, ensure_ascii=False)
+    if fmt == "bits":
+        return json.dumps(bit_map(report), indent=2, ensure_ascii=False)
+    if fmt in ADAPTER_FORMATS:
+        return adapter_text(report, fmt)
     images = render_images_of(report, fmt, figure)
     if figure is not None:
         return images[figure]

@@ -53,7 +53,7 @@ def seed(home: Path) -> dict:
     long["train"]["search_epochs"] = 200
     ids["killed"] = launch(store, long, name="killed worker")
     ids["msq"] = train_in_process(store, tiny("msq λ=50", lam=50.0))
-    ids["msq_hard"] = train_in_process(store, tiny("msq λ=5000", lam=5000.0, threshold=0.5))
+    ids["msq_hard"] = train_in_process(store, tiny("msq λ=500", lam=500.0, threshold=0.5))
     ids["uniform"] = train_in_process(store, tiny("uniform 4-bit", method="uniform", lam=0.0, uniform_bits=4))
     # multi-bit: a coreset run (first/last layers fixed, as by default) beside its full-data baseline; BSQ
     multibit = {"pretrain_epochs": 1, "search_epochs": 2, "finetune_epochs": 0, "batch_size": 64, "threads": 1,

@@ -111,7 +111,7 @@ def test_runs_table_filters_and_compare_points(seeded):
     assert len(frame) == len(rows) and frame["step"].dtype.name == "Int64"
     assert [r["id"] for r in filter_runs(rows, statuses=["failed"])] == [seeded["ids"]["killed"]]
     assert [r["id"] for r in filter_runs(rows, methods=["uniform"])] == [seeded["ids"]["uniform"]]
-    assert filter_runs(rows, text="λ=5000")[0]["id"] == seeded["ids"]["msq_hard"]
+    assert filter_runs(rows, text="λ=500")[0]["id"] == seeded["ids"]["msq_hard"]
     points = {p["id"]: p for p in compare_points(rows)}
     assert points[seeded["ids"]["uniform"]]["label"] == "uniform 4-bit"
     assert runs_frame([r for r in rows if r["method"] == "uniform"])["λ"].isna().all()   # λ means nothing there

@@ -111,7 +111,7 @@ def fresh_app_home(at) -> str:
 # -- run (live) ----------------------------------------------------------------------------------
 def test_run_page_shows_progress_charts_and_why_each_layer_got_its_bits(app, seeded):
     at = open_page(app, "run", run=seeded["ids"]["msq_hard"])
-    assert texts(at, "header") == ["msq λ=5000"]
+    assert texts(at, "header") == ["msq λ=500"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Compression"].endswith("×") and metrics["Step"] == "92"
     assert [p.proto.text.split("**")[1] for p in at.get("progress")] == ["pretrain", "search", "finetune"]
@@ -208,6 +208,29 @@ def test_export_page_offers_the_canonical_report_and_a_quick_fallback(app, seede
     assert [r["fqn"] for r in rows] == ["conv1", "conv2", "fc", "TOTAL"]
     assert float(rows[-1]["bits"]) == pytest.approx(canonical["totals"]["average_bits"], abs=1e-3)
     assert [l["bits"] for l in quick["layers"]] == [l["bits"] for l in canonical["layers"].values()]
+
+
+def test_export_page_offers_the_onnx_model_the_checkpoint_figures_and_every_adapter(app, seeded):
+    run_id = seeded["ids"]["msq"]
+    at = open_page(app, "export", run=run_id)
+    assert not texts(at, "error")
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"ONNX model", "Packed checkpoint (.msq.pt)", "Figures (PNG zip)", "Figures (PDF zip)",
+            "Bit map (layer → bits)", "NNCF config", "torchao config"} <= labels
+    assert "HAWQ bit_config.py" not in labels            # HAWQ has no model for this run's tinycnn
+    from dashboard.components.model_files import model_files
+    from dashboard.components.report import adapter_files
+    run = RunStore(seeded["home"]).run(run_id)
+    files = model_files(str(seeded["home"]), run_id, ("test",), run)
+    import onnxruntime as ort
+    session = ort.InferenceSession(files["onnx"][3](), providers=["CPUExecutionProvider"])   # what the click gives
+    assert session.get_inputs()[0].name == "input"
+    from msq.report.checkpoint import read_quantized
+    path = seeded["home"] / "downloaded.msq.pt"
+    path.write_bytes(files["msq"][3]())
+    assert [l["fqn"] for l in read_quantized(path)["layers"]] == ["conv1", "conv2", "fc"]
+    nncf = json.loads(adapter_files(str(seeded["home"]), run_id, ("test",), run["model"])["nncf"][3]())
+    assert nncf["compression"]["initializer"]["precision"]["type"] == "manual"
 
 
 @pytest.mark.parametrize("page", ["runs", "launch", "run", "multibit", "compare", "curves", "export"])

@@ -14,7 +14,7 @@ import pytest
 
 from msq.accounting import summarize
 from msq.cli import main
-from msq.report import bit_map, build_report, export_report, hawq_bit_config, render_report
+from msq.report import bit_map, build_report, export_report, render_report
 from msq.report.fields import DOCUMENTED, field_paths, fields_markdown, undocumented
 from msq.report.paths import OutputExistsError, UnsafePathError, safe_filename
 from msq.report.schema import SCHEMA_VERSION, ReportSchemaError, from_json, to_json
@@ -125,12 +125,10 @@ def test_markdown_agrees_with_the_json(report):
 
 def test_bit_maps_for_other_tools(report):
     assert bit_map(report) == {fqn: l["bits"] for fqn, l in report["layers"].items()}
-    (name, config), = hawq_bit_config(report).items()
-    assert name.startswith("bit_config_tinycnn_") and config == bit_map(report)
-    with_acts = json.loads(json.dumps(report))
-    with_acts["layers"]["conv2"]["act_bits"] = 4
-    assert hawq_bit_config(with_acts)[name]["conv2.quant_act"] == 4
     assert json.loads(render_report(report, "bits")) == bit_map(report)
+    from msq.deploy.hawq import HAWQMappingError
+    with pytest.raises(HAWQMappingError, match=r"run.model = 'tinycnn'.*tv:resnet18.*--format bits"):
+        render_report(report, "hawq")     # HAWQ has no tinycnn: an error, not a config HAWQ would ignore
 
 
 def test_a_killed_run_without_summary_gets_a_report_that_says_so():
@@ -244,7 +242,7 @@ def test_reports_need_neither_torch_nor_plotly(report):
     text formats and the HTML page must not import torch, plotly or streamlit."""
     code = ("import sys, msq.report as r\n"
             f"rep = r.build_report({str(store_home())!r}, {completed_run()!r}, read_checkpoint=False)\n"
-            "for f in ('json', 'csv', 'md', 'html', 'bits', 'hawq'): r.render_report(rep, f)\n"
+            "for f in ('json', 'csv', 'md', 'html', 'bits'): r.render_report(rep, f)\n"
             "print(sorted(m for m in ('torch', 'plotly', 'streamlit', 'numpy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
