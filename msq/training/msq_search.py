@@ -20,7 +20,7 @@ from msq.functional import fake_quantize
 from msq.hessian import estimate_layer_traces
 from msq.quant import quant_layers, searched_layers
 from msq.regularize import lam_at, lsb_penalty
-from msq.training.budget import Move, path_ceiling, plan_moves, steer_lam
+from msq.training.budget import Move, budget_summary, path_ceiling, plan_moves, steer_lam
 from msq.training.distributed import all_gather_rows, all_reduce_sum, broadcast_object
 from msq.training.methods import Method, register_method
 from msq.training.pruning import LayerState, PruneDecision, decide_prunes, prune_candidates
@@ -100,7 +100,7 @@ class MSQMethod(Method):
             trainer.emit_event("prune", payload)
         self.checks_done += 1
         if budget is not None:
-            self._steer(trainer, decisions, [layer.bits for _, layer in layers], states, budget)
+            self._steer(trainer, decisions, [layer.bits for _, layer in layers], [s.params for s in states], budget)
         return decisions
 
     def _mean_densities(self, current: list[float]) -> list[float]:
@@ -148,8 +148,7 @@ class MSQMethod(Method):
                                               forced=move.forced or bool(first and first.forced))
         return sorted(final.values(), key=lambda d: d.index)
 
-    def _steer(self, trainer, decisions, bits_now, states, budget) -> None:
-        params = [s.params for s in states]
+    def _steer(self, trainer, decisions, bits_now, params, budget) -> None:
         reached = average_bits(params, bits_now) <= budget + 1e-9
         forced = any(d.forced for d in decisions)
         new = steer_lam(trainer.state.lam, forced, reached, self.cfg.prune.lam_gain)
@@ -178,7 +177,6 @@ class MSQMethod(Method):
         return estimate
 
     def summary_extra(self, trainer: "Trainer") -> dict:
-        from msq.training.budget import budget_summary
         return budget_summary(self.cfg, trainer)
 
     def state_dict(self) -> dict:

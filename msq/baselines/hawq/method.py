@@ -72,11 +72,11 @@ class HAWQMethod(Method):
         params = [layer.weight.numel() for _, layer in layers]
         omega = self._omega(layers, estimate.sensitivities)
         bits = allocate(params, omega, self.cfg.prune.budget_bits * sum(params))
-        for (name, layer), new in zip(layers, bits):
+        for index, ((name, layer), new) in enumerate(zip(layers, bits)):
             if new != layer.bits:
-                trainer.emit_event("prune", {"index": layers.index((name, layer)), "fqn": name, "old_bits": layer.bits,
-                                             "new_bits": new, "k": layer.bits - new, "density": None,
-                                             "sensitivity": estimate.sensitivities[layers.index((name, layer))],
+                trainer.emit_event("prune", {"index": index, "fqn": name, "old_bits": layer.bits, "new_bits": new,
+                                             "k": layer.bits - new, "density": None,
+                                             "sensitivity": estimate.sensitivities[index],
                                              "mean_sensitivity": None, "forced": True})
                 layer.bits = new
         self.allocation = {name: b for (name, _), b in zip(layers, bits)}
