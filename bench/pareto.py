@@ -33,7 +33,17 @@ def common_config(args, seed: int) -> dict:
     pre, search, fine = (int(x) for x in args.epochs.split(","))
     return {"model": args.model, "data.name": "fashion-mnist", "data.limit": args.limit, "train.threads": 1,
             "train.seed": seed, "train.pretrain_epochs": pre, "train.search_epochs": search,
-            "train.finetune_epochs": fine, "quant.grid": args.grid, "prune.min_bits": 1}
+            "train.finetune_epochs": fine, "quant.grid": args.grid, "prune.min_bits": 1,
+            "quant.keep_first_last": not args.search_all, **dict(_parse_set(item) for item in args.set)}
+
+
+def _parse_set(item: str) -> tuple:
+    import json
+    key, _, value = item.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def pretrain(job: tuple) -> tuple[int, str, float]:
@@ -113,7 +123,8 @@ def report(rows: list, args, float_acc: dict) -> None:
     labels = list(dict.fromkeys(r["label"] for r in rows))
     uniform = [r for r in rows if r["family"] == "uniform"]
     print(f"\n{args.model} on Fashion-MNIST ({args.limit} training images, official 10k test split as validation), "
-          f"epochs {args.epochs} (pretrain shared per seed), seeds {args.seeds}, grid {args.grid}, first/last at 8 bits")
+          f"epochs {args.epochs} (pretrain shared per seed), seeds {args.seeds}, grid {args.grid}, "
+          + ("every layer searched" if args.search_all else "first/last at 8 bits"))
     print("float accuracy per seed: " + ", ".join(f"{s}: {a:.2f}%" for s, a in sorted(float_acc.items())))
     head = (f"{'config':<26} {'acc %':>14} {'avg bits':>14} {'compr.':>7} {'allocations (seeds)':<34} "
             f"{'Δ vs nearest uniform (paired)':<34} {'wall s':>7} {'peak MB':>8}")
@@ -186,6 +197,11 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=[1.5, 2.0, 3.0])
     parser.add_argument("--uniform-bits", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--bsq-decays", type=float, nargs="*", default=[5e-3])
+    parser.add_argument("--search-all", action="store_true",
+                        help="search every layer (default: the first and last stay at 8 bits)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config change for every run of this invocation (e.g. prune.reach_fraction=0.25)")
+    parser.add_argument("--out", help="file stem under bench/results (default pareto, or pareto_MODEL)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--families", nargs="*", default=[],
                         help="run only these families (msq, hawq, uniform, uniform-other-grid, bsq)")
@@ -205,7 +221,7 @@ def main() -> None:
         rows = reused + rows
     float_acc = {seed: acc for seed, _, acc in pretrained}
     RESULTS.mkdir(exist_ok=True)
-    name = f"pareto{'' if args.model == 'lenet5' else '_' + args.model}"
+    name = args.out or f"pareto{'' if args.model == 'lenet5' else '_' + args.model}"
     with open(RESULTS / f"{name}.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()

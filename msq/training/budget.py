@@ -79,11 +79,10 @@ def plan_moves(params: list[int], bits: list[int], searchable: list[bool], min_b
             taken.append(move)
     if average_bits(params, now) <= ceiling + 1e-9:
         return taken
-    options = [{b: (max(width_cost(i, b), 0.0) if b < now[i] else 0.0) for b in range(min(min_bits, now[i]), now[i] + 1)}
-               if searchable[i] else {now[i]: 0.0} for i in range(len(now))]
+    options = _width_options(now, searchable, min_bits, width_cost)
     # the goal: the cheapest widths that land within ``tolerance`` under the target; this check only
     # moves layers toward it (never below it), so the landing stays reachable
-    goal = _cheapest(params, options, target * total, (target - tolerance) * total)
+    goal = landing_goal(params, now, searchable, min_bits, target, width_cost, tolerance)
     toward = [{b: c for b, c in o.items() if b >= g} for o, g in zip(options, goal)]
     floor = (target - tolerance) * total if ceiling <= target + 1e-9 else 0.0
     widths = _cheapest(params, toward, ceiling * total, floor)
@@ -91,6 +90,21 @@ def plan_moves(params: list[int], bits: list[int], searchable: list[bool], min_b
         if new < old:
             taken.append(Move(i, old, new, options[i][new], forced=True))
     return taken
+
+
+def landing_goal(params: list[int], bits: list[int], searchable: list[bool], min_bits: int, target: float,
+                 width_cost: Callable[[int, int], float], tolerance: float = 0.1) -> list[int]:
+    """The widths the search is heading for: the cheapest that land in [target - tolerance, target]."""
+    total = sum(params)
+    options = _width_options(list(bits), searchable, min_bits, width_cost)
+    return _cheapest(params, options, target * total, (target - tolerance) * total)
+
+
+def _width_options(bits: list[int], searchable: list[bool], min_bits: int,
+                   width_cost: Callable[[int, int], float]) -> list[dict[int, float]]:
+    """Each layer's allowed widths (min_bits .. its own) and their costs; a fixed layer keeps its own."""
+    return [{b: (max(width_cost(i, b), 0.0) if b < bits[i] else 0.0) for b in range(min(min_bits, bits[i]), bits[i] + 1)}
+            if searchable[i] else {bits[i]: 0.0} for i in range(len(bits))]
 
 
 def _cheapest(params: list[int], options: list[dict[int, float]], budget: float, floor: float) -> list[int]:

@@ -7,7 +7,7 @@ import pytest
 
 from msq.accounting import average_bits
 from msq.config import RunConfig
-from msq.training.budget import Move, path_ceiling, plan_moves, steer_lam
+from msq.training.budget import Move, landing_goal, path_ceiling, plan_moves, steer_lam
 from msq.training.trainer import Trainer
 
 LENET = [150, 2400, 48000, 10080, 840]          # lenet5's weight counts; first and last fixed at 8 bits
@@ -74,6 +74,15 @@ def test_planner_is_the_exact_optimum_of_the_cheapest_widths():
     assert apply(bits, moves) == brute_force_allocate(params, options, 3.0 * sum(params))
 
 
+def test_landing_goal_is_where_a_single_check_at_the_target_lands_and_keeps_fixed_layers():
+    params, bits, searched = [30, 70, 20, 10], [5, 5, 5, 8], [True, True, True, False]
+    weights = [3.0, 1.0, 5.0, 0.0]
+    cost = lambda i, b: weights[i] * (bits[i] - b) ** 2
+    goal = landing_goal(params, bits, searched, 1, 3.5, cost, tolerance=0.1)
+    assert goal == apply(bits, plan_moves(params, bits, searched, 1, 3.5, 3.5, cost, tolerance=0.1))
+    assert goal[3] == 8 and 3.4 - 1e-9 <= average_bits(params, goal) <= 3.5 + 1e-9
+
+
 def test_exhaustive_check_that_the_landing_is_as_close_as_single_steps_allow():
     params = [7, 13, 29]
     for bits in itertools.product(range(2, 5), repeat=3):
@@ -91,7 +100,8 @@ def test_lam_controller_raises_relaxes_and_stops():
     assert steer_lam(1.0, forced=False, reached=False, floor=1.0) == 1.0
 
 
-@pytest.mark.parametrize("budget", [{"target_avg_bits": 3.0}, {"target_compression": 8.0}])
+@pytest.mark.parametrize("budget", [{"target_avg_bits": 3.0}, {"target_compression": 8.0},
+                                    {"target_avg_bits": 2.0, "budget_penalty": "to_goal"}])
 def test_msq_run_ends_on_its_budget_and_reports_it(budget):
     cfg = RunConfig.from_dict({
         "model": "mlp", "data": {"name": "digits"}, "quant": {"grid": "symmetric", "keep_first_last": False},
