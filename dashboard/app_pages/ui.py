@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard import resources
 from dashboard.components.runs_table import counts, run_label  # noqa: F401 (run_label: pages use ui.run_label)
 from msq.errors import MSQError
+from msq.report.chart_style import dark_frame
 from msq.runs import runner
 
 PAGES: dict = {}   # filled by app.py: name -> st.Page
@@ -73,15 +74,30 @@ def badge(status: Optional[str]) -> None:
     st.badge(status, color=BADGE_COLORS.get(status, "gray"), icon=BADGE_ICONS.get(status))
 
 
+def dark_page() -> bool:
+    """True when the browser shows the dark theme (it follows prefers-color-scheme, or the menu)."""
+    try:
+        return st.context.theme.type == "dark"
+    except (AttributeError, RuntimeError):   # outside a script run (bare mode, tests)
+        return False
+
+
+def themed(fig):
+    """The figure on the page's frame: the report's own look on white, or its dark twin on a dark page."""
+    if dark_page():
+        fig.update_layout(dark_frame(fig.to_plotly_json()["layout"]))
+    return fig
+
+
 def chart(fig, key: str) -> None:
-    """A plotly figure with the report's own colours (no streamlit theme) and a stable key."""
-    st.plotly_chart(fig, theme=None, key=key, config=CHART_CONFIG, width="stretch")
+    """A plotly figure with the report's own colours (no streamlit theme, dark frame on a dark page)."""
+    st.plotly_chart(themed(fig), theme=None, key=key, config=CHART_CONFIG, width="stretch")
 
 
 def chart_panel(figures: list[tuple[str, object, bool]], key: str) -> None:
     """Figures [(name, figure, wide)] in a two-column grid that redraws in place on every refresh, so
     zoom and pan (the figures' ``uirevision``) survive live updates."""
-    items = [{"key": name, "wide": wide, "figure": fig.to_plotly_json()} for name, fig, wide in figures]
+    items = [{"key": name, "wide": wide, "figure": themed(fig).to_plotly_json()} for name, fig, wide in figures]
     payload = json.dumps(items, cls=plotly.utils.PlotlyJSONEncoder)
     resources.chart_panel()(panel=payload, config=CHART_CONFIG, key=key, default=None)
 

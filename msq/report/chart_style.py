@@ -62,6 +62,9 @@ RELATIVE_COLORSCALE = [[0.0, "#2166ac"], [0.35, "#92c5de"], [0.5, "#f7f7f7"], [0
 FONT = {"family": "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
         "size": 12, "color": "#1f2937"}
 GRID, AXIS_LINE, INK, MUTED = "#eceef2", "#cfd4dc", "#1f2937", "#6b7280"
+# the same frame on a dark page (the dashboard in a browser that prefers dark): Streamlit's dark
+# background, light ink, dim grid; the data colours (bit scale, run colours) stay as they are
+DARK_PAPER, DARK_GRID, DARK_AXIS_LINE, DARK_INK = "#0e1117", "#262b36", "#4b5563", "#e5e7eb"
 
 
 def axis(title: str, **extra) -> dict:
@@ -83,6 +86,27 @@ def base_layout(title: str, height: int, x_title: str, y_title: str, **extra) ->
               "hoverlabel": {"font": {"family": FONT["family"], "size": 12}}}
     layout.update(extra)
     return layout
+
+
+def dark_frame(layout: dict) -> dict:
+    """``layout`` (a plotly layout dict) redrawn on the dark frame: background, ink, grid and axis lines,
+    for every axis it has (xaxis, yaxis2, ...); data colours are untouched."""
+    out = dict(layout)
+    out.update(paper_bgcolor=DARK_PAPER, plot_bgcolor=DARK_PAPER,
+               font={**layout.get("font", FONT), "color": DARK_INK})
+    title = layout.get("title")
+    if isinstance(title, dict):
+        out["title"] = {**title, "font": {**title.get("font", {}), "color": DARK_INK}}
+    legend = layout.get("legend")
+    if isinstance(legend, dict):
+        out["legend"] = {**legend, "bgcolor": "rgba(0,0,0,0)", "font": {**legend.get("font", {}), "color": DARK_INK}}
+    for key, value in layout.items():
+        if (key.startswith("xaxis") or key.startswith("yaxis")) and isinstance(value, dict):
+            out[key] = {**value, "gridcolor": DARK_GRID, "linecolor": DARK_AXIS_LINE, "tickcolor": DARK_AXIS_LINE,
+                        "zerolinecolor": DARK_GRID}
+    if layout.get("annotations"):
+        out["annotations"] = [{**a, "font": {**a.get("font", {}), "color": DARK_INK}} for a in layout["annotations"]]
+    return out
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:

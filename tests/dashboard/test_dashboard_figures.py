@@ -157,3 +157,15 @@ def test_dashboard_curves_mark_phases_lambda_changes_and_prunes():
                               {"lam": 0.0, "compression": 8.0, "method": "uniform"}], "compression")
     assert list(sweep.data[0].x) == [8.0, 80.0] and sweep.layout.xaxis.type == "log"
     assert F.log_ticks(0.03, 3.0) == [0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]
+
+
+def test_the_dark_frame_recolours_background_ink_and_every_axis_but_not_the_data():
+    from msq.report.chart_style import DARK_GRID, DARK_INK, DARK_PAPER, base_layout, dark_frame
+    layout = {**base_layout("t", 300, "x", "y"), "yaxis2": {"gridcolor": "#eee"},
+              "annotations": [{"text": "note", "font": {"size": 9}}]}
+    dark = dark_frame(layout)
+    assert dark["paper_bgcolor"] == dark["plot_bgcolor"] == DARK_PAPER
+    assert dark["font"]["color"] == dark["title"]["font"]["color"] == DARK_INK
+    assert dark["xaxis"]["gridcolor"] == dark["yaxis"]["gridcolor"] == dark["yaxis2"]["gridcolor"] == DARK_GRID
+    assert dark["annotations"][0]["font"] == {"size": 9, "color": DARK_INK}
+    assert dark["xaxis"]["title"] == layout["xaxis"]["title"] and layout["paper_bgcolor"] == "white"   # a copy

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from browser_helpers import CHROMIUM, shot
+from msq.report.chart_style import DARK_PAPER
 from test_dashboard_e2e import browser, plots, server, wait_until  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e"),
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e"),
 VIEWPORT = {"width": 1440, "height": 900}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 CURVES = """() => Array.from(document.querySelectorAll('.plot')).filter(g => g.layout && g.data).map(g => ({
-    key: g.dataset.key, y_type: (g.layout.yaxis || {}).type, traces: g.data.length,
+    key: g.dataset.key, y_type: (g.layout.yaxis || {}).type, traces: g.data.length, paper: g.layout.paper_bgcolor,
     legend: g.data.filter(t => t.showlegend !== false).map(t => t.name),
     colors: g.data.filter(t => t.showlegend !== false).map(t => t.line.color)}))"""
 
@@ -75,6 +76,7 @@ def test_compare_runs_curves_queue_and_no_request_leaves_the_machine(server, bro
     names = [store.run(i)["name"] for i in ids]
     assert [n.split(" · ")[0] for n in loss["legend"]] == names and loss["traces"] == 6
     assert len(set(loss["colors"])) == 3
+    assert loss["paper"] == "white"                                    # a light page: the white frame
     assert {"loss", "val_acc", "avg_bits", "lam"} <= set(curves(page))
     shot(page, "curves-e2e-02-smoothed-1440")
 
@@ -125,6 +127,7 @@ def test_compare_runs_curves_queue_and_no_request_leaves_the_machine(server, bro
     wait_until(lambda: curves(night).get("loss"), 60, "the Curves view in dark mode", page=night)
     assert night.evaluate("getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor") \
         != "rgb(255, 255, 255)"                                       # the theme followed the browser
+    assert curves(night)["loss"]["paper"] == DARK_PAPER                # and so did the charts' frame
     shot(night, "curves-e2e-06c-curves-dark-1440")
     dark.close()
 
