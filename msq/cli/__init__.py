@@ -4,8 +4,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import signal
 import sys
+import traceback
+from pathlib import Path
 from typing import Optional
 
 from msq import __version__
@@ -53,9 +56,35 @@ def _run_command(argv: Optional[list[str]]) -> int:
     except MSQError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not _raised_reading_a_checkpoint(exc):
+            raise
+        print(f"error: a checkpoint file could not be used ({type(exc).__name__}: {_first_line(exc)}): it is truncated, "
+              "not a weights-only checkpoint or of another model; resume or retrain the run to write a new one",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+CHECKPOINT_READERS = {("torch", "serialization.py"): "load", ("modules", "module.py"): "load_state_dict"}
+
+
+def _raised_reading_a_checkpoint(exc: BaseException) -> bool:
+    """True when ``exc`` came out of torch.load (a truncated file, a pickle weights_only refuses) or
+    Module.load_state_dict (weights of another model): bad input, whichever command read the file."""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        reader = CHECKPOINT_READERS.get(Path(frame.filename).parts[-2:])
+        if reader == "load" or (reader is not None and frame.name == reader):
+            return True
+    return False
+
+
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()     # torch colours some messages
+    text = (text.splitlines() or [type(exc).__name__])[0].strip()
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
 
 
 def _detach_stdout() -> None:
