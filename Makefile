@@ -6,10 +6,11 @@ HOME_DIR ?= ./runs
 
 .PHONY: install run demo test test-fast bench chromium fashion-mnist clean
 
-$(VENV)/.installed: requirements.txt requirements-extras.txt requirements-nncf.txt
+$(VENV)/.installed: requirements.txt requirements-extras.txt requirements-nncf.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -r requirements.txt -r requirements-extras.txt
 	$(PY) -m pip install --no-deps -r requirements-nncf.txt
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed fashion-mnist
