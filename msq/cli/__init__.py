@@ -18,8 +18,15 @@ OWN_PACKAGES = ("msq", "sample_models", "dashboard")   # a missing module of the
 COMMAND_MODULES = ["msq.cli.train", "msq.cli.catalog", "msq.cli.runs", "msq.cli.report", "msq.cli.sweep"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line, like every other error (the usage itself is in --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m msq", description="MSQ Studio: find per-layer bit-widths by bit-level sparsity.")
     parser.add_argument("--version", action="version", version=f"msq {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
