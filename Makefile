@@ -10,6 +10,7 @@ $(VENV)/.installed: requirements.txt requirements-extras.txt requirements-nncf.t
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -r requirements.txt -r requirements-extras.txt
 	$(PY) -m pip install --no-deps -r requirements-nncf.txt
+	# the `msq` command (pyproject.toml); setuptools is already there (torch requires it), so nothing is fetched
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $@
 
