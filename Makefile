@@ -6,10 +6,12 @@ HOME_DIR ?= ./runs
 
 .PHONY: install run demo test test-fast bench chromium fashion-mnist clean
 
-$(VENV)/.installed: requirements.txt requirements-extras.txt requirements-nncf.txt
+$(VENV)/.installed: requirements.txt requirements-extras.txt requirements-nncf.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -r requirements.txt -r requirements-extras.txt
 	$(PY) -m pip install --no-deps -r requirements-nncf.txt
+	# the `msq` command (pyproject.toml); setuptools is already there (torch requires it), so nothing is fetched
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed fashion-mnist

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from msq.config_types import check_field_types, invalid
 from msq.errors import ConfigError
 
 METHODS = ("msq", "uniform", "bsq", "multibit", "hawq")
@@ -23,13 +24,13 @@ CORESET_SELECTIONS = ("topk", "weighted")
 CORESET_SCORES = ("el2n", "random")
 MULTIBIT_CALIBRATIONS = ("mse", "max")
 WEIGHT_GRIDS = ("affine", "symmetric")   # msq.functional.quantize.GRIDS (kept torch-free here)
+DATASET_SHAPE_ARGS = ("num_classes", "in_channels", "image_size")   # every model factory gets them from the data
 
 
 def _check(ok: bool, section: str, name: str, value: Any, allowed: str, fix: str = "") -> None:
     """Raise a ConfigError naming ``section.name``, the value, the allowed range and the fix."""
     if not ok:
-        hint = f" {fix}" if fix else ""
-        raise ConfigError(f"{section}.{name} = {value!r} is invalid: allowed {allowed}.{hint}")
+        raise invalid(section, name, value, allowed, fix)
 
 
 def _int_in(section: str, name: str, value: Any, lo: int, hi: Optional[int] = None) -> None:
@@ -66,10 +67,10 @@ class QuantConfig:
 
     def __post_init__(self) -> None:
         s = "quant"
+        check_field_types(self, s)
         _choice(s, "grid", self.grid, WEIGHT_GRIDS)
         _int_in(s, "init_bits", self.init_bits, 2, 8)
         _int_in(s, "fixed_bits", self.fixed_bits, 2, 16)
-        _check(isinstance(self.keep_first_last, bool), s, "keep_first_last", self.keep_first_last, "true or false")
         for name in ("exclude", "fixed"):
             value = getattr(self, name)
             _check(isinstance(value, list) and all(isinstance(p, str) for p in value), s, name, value,
@@ -89,6 +90,7 @@ class RegConfig:
 
     def __post_init__(self) -> None:
         s = "reg"
+        check_field_types(self, s)
         _float_in(s, "lam", self.lam, 0.0, 1e6)
         _choice(s, "norm", self.norm, REG_NORMS)
         _choice(s, "schedule", self.schedule, LAM_SCHEDULES)
@@ -114,6 +116,7 @@ class PruneConfig:
 
     def __post_init__(self) -> None:
         s = "prune"
+        check_field_types(self, s)
         _int_in(s, "every", self.every, 1)
         _float_in(s, "threshold", self.threshold, 0.0, 1.0)
         _int_in(s, "min_bits", self.min_bits, 1, 8)
@@ -149,7 +152,7 @@ class HessianConfig:
 
     def __post_init__(self) -> None:
         s = "hessian"
-        _check(isinstance(self.enabled, bool), s, "enabled", self.enabled, "true or false")
+        check_field_types(self, s)
         _int_in(s, "probes", self.probes, 1, 1000)
         _int_in(s, "batches", self.batches, 1, 1000)
         _int_in(s, "batch_size", self.batch_size, 1, 65536)
@@ -180,8 +183,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         s = "train"
+        check_field_types(self, s)
         for name in ("pretrain_epochs", "search_epochs", "finetune_epochs"):
             _int_in(s, name, getattr(self, name), 0, 100000)
+        _check(self.total_epochs >= 1, s, "search_epochs", self.search_epochs, "at least one epoch in total "
+               f"(pretrain {self.pretrain_epochs}, search {self.search_epochs}, finetune {self.finetune_epochs})",
+               "Give a phase an epoch, e.g. --epochs 2,4,2.")
         _int_in(s, "batch_size", self.batch_size, 1, 65536)
         _choice(s, "optimizer", self.optimizer, OPTIMIZERS)
         _float_in(s, "lr", self.lr, 0.0, 10.0, lo_open=True)
@@ -220,6 +227,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         s = "data"
+        check_field_types(self, s)
         _check(isinstance(self.name, str) and self.name != "", s, "name", self.name,
                "a dataset name such as 'mnist5k' (see `python -m msq datasets`)")
         _float_in(s, "val_fraction", self.val_fraction, 0.0, 0.9, lo_open=True)
@@ -245,6 +253,7 @@ class MultiBitConfig:
 
     def __post_init__(self) -> None:
         s = "multibit"
+        check_field_types(self, s)
         ok = isinstance(self.bits, list) and len(self.bits) > 0 and all(
             isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 16 for b in self.bits)
         _check(ok and len(set(self.bits)) == len(self.bits), s, "bits", self.bits,
@@ -254,8 +263,6 @@ class MultiBitConfig:
         ok = self.act_bits is None or self.act_bits == "same" or (
             isinstance(self.act_bits, int) and not isinstance(self.act_bits, bool) and 2 <= self.act_bits <= 16)
         _check(ok, s, "act_bits", self.act_bits, "'same', 'none' or an integer in [2, 16]")
-        _check(isinstance(self.bias_correction, bool), s, "bias_correction", self.bias_correction, "true or false")
-        _check(isinstance(self.shared_bn, bool), s, "shared_bn", self.shared_bn, "true or false")
         _float_in(s, "coreset_fraction", self.coreset_fraction, 0.0, 1.0, lo_open=True)
         _int_in(s, "reselect_every", self.reselect_every, 1)
         _choice(s, "selection", self.selection, CORESET_SELECTIONS)
@@ -278,6 +285,7 @@ class BSQConfig:
 
     def __post_init__(self) -> None:
         s = "bsq"
+        check_field_types(self, s)
         _float_in(s, "decay", self.decay, 0.0, 1e3)
         _int_in(s, "requant_every", self.requant_every, 1)
         _int_in(s, "max_bits", self.max_bits, 2, 16)
@@ -310,11 +318,14 @@ class RunConfig:
     bsq: BSQConfig = field(default_factory=BSQConfig)
 
     def __post_init__(self) -> None:
+        check_field_types(self, "run")
         _choice("run", "method", self.method, METHODS)
         _check(isinstance(self.model, str) and self.model != "", "run", "model", self.model,
                "a model name (see `python -m msq models`), tv:NAME, or path/to/file.py:factory")
-        _check(isinstance(self.model_kwargs, dict), "run", "model_kwargs", self.model_kwargs, "a JSON object")
-        _check(isinstance(self.name, str) and len(self.name) <= 200, "run", "name", self.name,
+        shaped = sorted(set(self.model_kwargs) & set(DATASET_SHAPE_ARGS))
+        _check(not shaped, "run", "model_kwargs", self.model_kwargs, "options of the model's factory other "
+               f"than {', '.join(DATASET_SHAPE_ARGS)}", f"Drop {', '.join(shaped)}: they come from the dataset.")
+        _check(len(self.name) <= 200, "run", "name", self.name,
                "a string of at most 200 characters")
         _int_in("run", "uniform_bits", self.uniform_bits, 1, 16)
         for key, cls in _SECTIONS.items():

@@ -19,8 +19,6 @@ from torch import nn
 from msq.errors import ModelLoadError, UnknownNameError
 from sample_models.registry import check_kwargs
 
-SHAPE_ARGS = ("num_classes", "in_channels", "image_size")
-
 
 # -- torchvision ---------------------------------------------------------------------------------
 def create_torchvision_model(name: str, num_classes: int, in_channels: int, image_size: int, **kwargs) -> nn.Module:
@@ -86,7 +84,7 @@ def create_from_file(spec: str, num_classes: int, in_channels: int, image_size: 
     try:
         with _on_sys_path(path.parent):
             model = factory(**args, **kwargs)
-    except Exception as exc:  # the user's code: report any failure in one line
+    except (Exception, SystemExit) as exc:  # the user's code: report any failure (sys.exit too) in one line
         raise ModelLoadError(f"{path.name}:{factory_name}({', '.join(list(args) + list(kwargs))}) raised "
                              f"{type(exc).__name__}: {exc}; fix the factory or the model_kwargs") from exc
     if not isinstance(model, nn.Module):
@@ -106,7 +104,7 @@ def _import_file(path: Path):
     try:
         with _on_sys_path(path.parent):   # so the file can import its sibling modules
             spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:   # sys.exit() in the file must not end the caller silently
         sys.modules.pop(name, None)
         raise ModelLoadError(f"importing {path} failed with {type(exc).__name__}: {exc}; "
                              "fix the file (try `python {path}`)".replace("{path}", str(path))) from exc

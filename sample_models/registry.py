@@ -72,7 +72,14 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 1, image_s
     else:
         factory = _lookup(name)
         check_kwargs(name, factory, kwargs)
-        model = factory(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **kwargs)
+        try:
+            model = factory(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **kwargs)
+        except (TypeError, ValueError) as exc:   # a model_kwargs value of the wrong type or size
+            if isinstance(exc, ConfigError) or not kwargs:
+                raise
+            raise ConfigError(f"run.model_kwargs = {kwargs!r} is invalid for model {name!r}: {type(exc).__name__}: "
+                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; allowed values "
+                              f"are those of {name}'s options (see its factory's defaults)") from None
     if checkpoint:
         load_checkpoint(model, checkpoint)
     return model

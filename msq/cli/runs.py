@@ -53,7 +53,7 @@ def register(subparsers) -> None:
 
 
 def stop_command(args) -> int:
-    return _print(f"{args.run} {stop(RunStore(args.home, create=False), args.run, timeout=args.timeout)}")
+    return _print(f"{args.run} {stop(args.home, args.run, timeout=args.timeout)}")   # checks --timeout first
 
 
 def resume_command(args) -> int:

@@ -6,7 +6,9 @@ instance, or a cluster with ``--ray-address auto``), each still an ordinary run 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 
 from msq.cli.train import add_config_flags, config_from_args, default_home
 from msq.errors import ConfigError
@@ -43,10 +45,32 @@ def _value(text: str):
         return text
 
 
+def check_models(configs: list) -> None:
+    """Build each distinct model/dataset pair once and run it on a batch of the dataset's shape (see
+    msq.training.preflight), so a bad model or dataset name fails the sweep before a run is queued."""
+    from msq.training.preflight import preflight
+
+    seen, warned = set(), set()
+    for cfg in configs:
+        key = json.dumps([cfg.model, cfg.model_kwargs, cfg.checkpoint, cfg.data.name, dataclasses.asdict(cfg.quant)],
+                         sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        for message in preflight(cfg):
+            if message not in warned:
+                warned.add(message)
+                print(f"warning: {message}", file=sys.stderr)
+
+
 def run(args) -> int:
     home = args.home or default_home()
     base = config_from_args(args)
     grid = parse_grid(args.grid)
+    from msq.sweeps.grid import grid_combinations
+    changes = grid_combinations(grid)
+    configs = [base.replace(**c) for c in changes]     # every value is checked before anything is queued
+    check_models(configs)
     if args.ray:
         from msq.sweeps.ray_tune import ray_sweep
         rows = ray_sweep(home, base.to_dict(), grid, address=args.ray_address, cpus_per_trial=args.cpus_per_trial,
@@ -55,9 +79,6 @@ def run(args) -> int:
             print(json.dumps(row))
         return 0 if all(r.get("status") == "completed" for r in rows) else 1
     from msq.runs import runner
-    from msq.sweeps.grid import grid_combinations
-    changes = grid_combinations(grid)
-    configs = [base.replace(**c) for c in changes]     # every value is checked before anything is queued
     for change, cfg in zip(changes, configs):
         label = " ".join(f"{k}={v}" for k, v in change.items())
         run_id = runner.launch(home, cfg.to_dict(), name=cfg.name or label)

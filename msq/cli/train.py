@@ -82,7 +82,12 @@ def config_from_args(args) -> RunConfig:
         path = Path(args.config)
         if not path.is_file():
             raise ConfigError(f"--config {args.config!r}: no such file")
-        data = RunConfig.from_json(path.read_text()).to_dict()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else f"cannot be read ({exc.strerror})"
+            raise ConfigError(f"--config {args.config!r} {reason}: give a run.json file (RunConfig as JSON)") from None
+        data = RunConfig.from_json(text).to_dict()
     for flag, key in FLAG_KEYS.items():
         value = getattr(args, flag, None)
         if value is not None:
@@ -111,14 +116,14 @@ def parse_epochs(text: str) -> dict:
         numbers = [int(p) for p in parts]
     except ValueError:
         numbers = []
-    if len(numbers) == 3 and min(numbers) >= 0:
+    if len(numbers) == 3 and min(numbers) >= 0 and sum(numbers) >= 1:
         return dict(zip(("pretrain_epochs", "search_epochs", "finetune_epochs"), numbers))
     if len(numbers) == 1 and numbers[0] >= 1:
         total = numbers[0]
         pretrain, finetune = max(total // 5, 0), max(total // 5, 0)
         return {"pretrain_epochs": pretrain, "search_epochs": total - pretrain - finetune, "finetune_epochs": finetune}
     raise ConfigError(f"--epochs {text!r} is invalid: allowed PRETRAIN,SEARCH,FINETUNE (e.g. 8,24,8) "
-                      "or one total number of epochs")
+                      "or one total number of epochs, with at least one epoch in all")
 
 
 def run(args) -> int:

@@ -124,6 +124,8 @@ def write_atomic(path: Path, data: bytes | str, overwrite: bool = False) -> bool
         else:
             tmp.write_bytes(data)
         os.replace(tmp, path)
+    except OSError as exc:     # a read-only or special folder (/proc), a full disk
+        raise UnsafePathError(f"cannot write {path}: {exc.strerror or exc}; choose another --out") from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -171,6 +171,10 @@ def reap(home=None, stale_after: float = STALE_AFTER_S) -> list[str]:
 def stop(home, run_id: str, timeout: float = 10.0, kill_after: float = 5.0, reason: str = "stopped by user") -> str:
     """Stop a run: a queued one at once; a running one by a control row (the worker stops at its next
     step), then SIGTERM after ``timeout`` s, then SIGKILL after ``kill_after`` more. Returns the final status."""
+    for label, seconds in (("--timeout", timeout), ("kill_after", kill_after)):
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
+            raise ConfigError(f"stop {label} = {seconds!r} is invalid: allowed a finite number of seconds >= 0, "
+                              "e.g. --timeout 10")
     validate_run_id(run_id)
     store = _store(home, create=False)
     reap(store)                        # a worker that already died is failed, not stopped

@@ -65,8 +65,15 @@ class RunStore(SeriesReads):
         if not create and not self.path.is_file():
             raise RunStoreError(f"no run store at {self.path}: pass the --home (or set MSQ_HOME) that your runs "
                                 "were launched with, or launch a run first")
-        self.home.mkdir(parents=True, exist_ok=True)
-        migrate(self.conn)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            migrate(self.conn)
+        except (OSError, sqlite3.Error) as exc:   # a file, /proc, a read-only or forbidden folder
+            self.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise RunStoreError(f"--home {str(home or self.home)!r} cannot hold a run store ({reason} at "
+                                f"{getattr(exc, 'filename', None) or self.path}): pass a folder you can write, "
+                                "e.g. --home ./runs") from None
 
     @property
     def conn(self) -> sqlite3.Connection:

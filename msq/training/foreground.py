@@ -11,6 +11,7 @@ from msq.runs.ids import new_run_id
 from msq.training.callbacks import Callback
 from msq.training.console import ConsoleProgress
 from msq.training.ddp_launch import supervise
+from msq.training.preflight import preflight
 from msq.training.run_folder import RunFolderCallback
 from msq.training.store_callback import StoreCallback
 from msq.training.trainer import Trainer
@@ -25,13 +26,19 @@ def train_in_foreground(cfg: RunConfig, home: str, progress: bool = True, quiet:
     store = RunStore(home)
     run_id = new_run_id()
     run_dir = store.run_dir(run_id)
-    print(run_id, flush=True)
     if cfg.train.nproc > 1:
+        for message in preflight(cfg):     # a bad model or dataset fails here, before a run id exists
+            print(f"warning: {message}", file=sys.stderr)
+        print(run_id, flush=True)
         return _train_with_torchrun(cfg, store, run_id, quiet)
     extra = list(callbacks or [])
     if not quiet:
         extra.append(ConsoleProgress(bar=progress))
-    summary = train_recorded(cfg, store, run_id, extra)
+    trainer = recorded_trainer(cfg, store, run_id, extra)   # a bad model or dataset fails here, before the id
+    print(run_id, flush=True)
+    for message in trainer.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    summary = trainer.fit()
     if not quiet:
         print(format_result(summary, run_dir))
     if summary["error"]:
@@ -39,11 +46,18 @@ def train_in_foreground(cfg: RunConfig, home: str, progress: bool = True, quiet:
     return summary
 
 
-def train_recorded(cfg: RunConfig, store: RunStore, run_id: str, callbacks: Optional[list[Callback]] = None) -> dict:
-    """Train in this process as run ``run_id`` of ``store`` (rows, run folder, checkpoints); the summary."""
+def recorded_trainer(cfg: RunConfig, store: RunStore, run_id: str,
+                     callbacks: Optional[list[Callback]] = None) -> Trainer:
+    """A Trainer that records as run ``run_id`` of ``store`` (rows, run folder, checkpoints) once it fits;
+    building it loads the model and data, so bad input fails here with nothing recorded yet."""
     run_dir = store.run_dir(run_id)
     listeners = [StoreCallback(store, run_id), RunFolderCallback(run_dir), *(callbacks or [])]
-    return Trainer(cfg, callbacks=listeners, run_dir=run_dir).fit()
+    return Trainer(cfg, callbacks=listeners, run_dir=run_dir)
+
+
+def train_recorded(cfg: RunConfig, store: RunStore, run_id: str, callbacks: Optional[list[Callback]] = None) -> dict:
+    """Train in this process as run ``run_id`` of ``store`` (rows, run folder, checkpoints); the summary."""
+    return recorded_trainer(cfg, store, run_id, callbacks).fit()
 
 
 def format_result(summary: dict, run_dir: Path | None = None) -> str:

@@ -29,6 +29,8 @@ def seed_everything(seed: int) -> None:
 def build_model_and_data(cfg: RunConfig):
     """The dataset bundle and a model shaped for it (classes, channels, image size)."""
     from msq.data import load_dataset
+    from msq.data.loader import example_input
+    from msq.training.preflight import DRY_BATCH, check_forward
     from sample_models import create_model, load_checkpoint
 
     data = load_dataset(cfg.data)
@@ -36,6 +38,7 @@ def build_model_and_data(cfg: RunConfig):
                          image_size=data.image_size, **cfg.model_kwargs)
     if cfg.checkpoint:
         load_checkpoint(model, cfg.checkpoint)
+    check_forward(model, example_input(data, DRY_BATCH), data.num_classes, cfg.model, cfg.data.name)
     return model, data
 
 

@@ -26,6 +26,7 @@ from msq.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_check
 from msq.training.evaluate import evaluate
 from msq.training.methods import create_method
 from msq.training.schedule import Phase, lr_at
+from msq.training.preflight import unsearched_warning
 from msq.training.setup import build_model_and_data, make_optimizer, resolve_device, seed_everything
 from msq.training.distributed import (all_reduce_sum, broadcast_parameters_, init_distributed, sync_controls,
                                       wrap_for_training)
@@ -56,6 +57,7 @@ class Trainer:
         broadcast_parameters_(self.dist, self.model)
         self.train_model = wrap_for_training(self.model, self.dist, self.device, cfg)
         self.layers = layer_inventory(self.model, self.example_input())
+        self.warnings = [w for w in [unsearched_warning(self.model, cfg.model)] if w]   # events once started
         self.phases: list[Phase] = self.method.phases()
         self.state = TrainState(lam=cfg.reg.lam)
         self.timings: dict[str, float] = {}
@@ -90,6 +92,8 @@ class Trainer:
         """Run every remaining phase. Always ends with ``on_run_end``; re-raises unexpected errors."""
         status, error = "completed", None
         self.callbacks.on_run_start(self)
+        for message in self.warnings:
+            self.emit_event("warning", {"message": message})
         try:
             self._run_phases()
             if self.state.stop_requested:
