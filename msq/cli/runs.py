@@ -48,6 +48,8 @@ def register(subparsers) -> None:
                               description="A running run applies it at its next step and logs a lam_change event.")
     p.add_argument("run", metavar="RUN", help="run id")
     p.add_argument("value", metavar="VALUE", type=float, help="the new λ, in [0, 1e6]")
+    p.add_argument("--wait", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
+                   help="wait (default 60 s) until the worker applied it; exit 2 with the reason if it was not")
     p.add_argument("--home", help=HOME_HELP)
     p.set_defaults(handler=set_lam_command)
 
@@ -61,8 +63,8 @@ def resume_command(args) -> int:
 
 
 def set_lam_command(args) -> int:
-    set_lam(RunStore(args.home, create=False), args.run, args.value)
-    return _print(f"{args.run} λ -> {args.value:g}")
+    outcome = set_lam(RunStore(args.home, create=False), args.run, args.value, wait=args.wait)
+    return _print(f"{args.run} λ -> {args.value:g}" + (f" ({outcome})" if args.wait is not None else ""))
 
 
 def _print(text: str) -> int:
