@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from msq.runs import RunStore
+from msq.runs.gates import wait_at
 from msq.runs.ownership import ATTEMPT_ENV, Attempt
 from msq.runs.procs import log_tail
 
@@ -45,6 +46,7 @@ def supervise(store: RunStore, run_id: str, nproc: int, progress: bool = False, 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    wait_at("supervisor-end", owner.number)
     # Still "running" as our attempt: no rank recorded how it ended. A re-queued run (a resume) is a
     # newer attempt's, and the compare-and-set leaves it alone.
     owner.end("failed", only_if_running=True, log_tail=log_tail(store.run_dir(run_id) / "worker.log"),

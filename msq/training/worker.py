@@ -20,6 +20,7 @@ import traceback
 
 from msq.errors import RunStoreError
 from msq.runs import RunStore, schedule, validate_run_id
+from msq.runs.gates import wait_at
 from msq.runs.ownership import Attempt, RunOwnershipLost, claim
 from msq.runs.procs import HOST, log_tail
 from msq.training.ddp_launch import supervise
@@ -96,6 +97,7 @@ def run_worker(home: str, run_id: str, attempt_number: int | None = None) -> int
         traceback.print_exc()
         sys.stderr.flush()
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        wait_at("record-failure", attempt.number)
         _record_end(attempt, "failed", error=reason, log_tail=log_tail(run_dir / "worker.log"))
         return 1
     finally:
