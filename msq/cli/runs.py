@@ -64,7 +64,9 @@ def resume_command(args) -> int:
 
 def set_lam_command(args) -> int:
     outcome = set_lam(RunStore(args.home, create=False), args.run, args.value, wait=args.wait)
-    return _print(f"{args.run} λ -> {args.value:g}" + (f" ({outcome})" if args.wait is not None else ""))
+    note = {"sent": " (sent: the worker applies it at its next step; --wait waits for its answer)",
+            "applied": " (applied)"}.get(outcome, "")
+    return _print(f"{args.run} λ -> {args.value:g}{note}")
 
 
 def _print(text: str) -> int:
@@ -133,6 +135,9 @@ def show_command(args) -> int:
     for e in events:
         payload = ", ".join(f"{k}={v}" for k, v in e["payload"].items())
         lines.append(f"  event step {e['step']:>6}  {e['kind']:<11} {payload}")
+    for c in store.controls(args.run)[-args.events:] if args.events > 0 else []:
+        answer = {"applied": f"applied at step {c['step']}", None: "pending"}.get(c["outcome"], c["outcome"])
+        lines.append(f"  control  {c['key']}={c['value']}: {answer}" + (f" ({c['note']})" if c["note"] else ""))
     if run["error"]:
         lines.append(f"  error    {run['error']}")
     return _print("\n".join(lines))

@@ -40,15 +40,15 @@ def wait_for_controls(store: RunStore, run_id: str, count: int) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("runs-processes")
-def test_set_lam_wait_hears_applied_mid_run_and_not_applied_at_the_end(tmp_path, monkeypatch):
+def test_set_lam_wait_hears_applied_mid_run_and_not_applied_at_the_end(tmp_path, monkeypatch, capsys):
     gates = Gates(tmp_path / "gates", monkeypatch, "step-2", "run-end")
     store = RunStore(tmp_path / "home")
     run_id = launch(store, tiny_config(pretrain=0, search=1, finetune=0))
     gates.wait_reached("step-2")
-    answer = in_thread(lambda: set_lam(store, run_id, 32.0, wait=180))
+    answer = in_thread(lambda: main(["set-lam", run_id, "32", "--wait", "180", "--home", str(store.home)]))
     wait_for_controls(store, run_id, 1)
     gates.open("step-2")
-    assert answer() == "applied"
+    assert answer() == 0 and capsys.readouterr().out == f"{run_id} λ -> 32 (applied)\n"
     gates.wait_reached("run-end")                     # trained to the end, about to record it
     answer = in_thread(lambda: set_lam(store, run_id, 64.0, wait=180))
     wait_for_controls(store, run_id, 2)
@@ -60,6 +60,9 @@ def test_set_lam_wait_hears_applied_mid_run_and_not_applied_at_the_end(tmp_path,
     assert (first["outcome"], first["step"], late["outcome"], late["consumed"]) == ("applied", 2, "not_applied", None)
     assert run["summary"]["lam"] == 32.0 and store.list_runs()[0]["lam"] == 32.0      # 64 was never applied
     assert [e["payload"]["new"] for e in store.events(run_id, "lam_change")] == [32.0]
+    assert main(["show", run_id, "--home", str(store.home)]) == 0
+    shown = capsys.readouterr().out
+    assert "control  lam=32.0: applied at step 2" in shown and "control  lam=64.0: not_applied (the run ended" in shown
 
 
 @pytest.mark.slow
