@@ -91,14 +91,15 @@ class Attempt:
                                    f"attempt {self.number} no longer owns it and writes nothing more")
 
     def mark_running(self, device: str) -> bool:
-        """Record this process as the attempt's worker: pid, its start time, host, device, heartbeat (the
-        run's start time is kept from its first attempt). False, writing nothing, if the attempt lost
-        the run or the run is not running (claimed) any more."""
+        """Record this process as the attempt's worker: status running, pid, its start time, host, device,
+        heartbeat (the run's start time is kept from its first attempt). A run still queued as this
+        attempt is claimed by this (a worker started by hand, or training in-process); False, writing
+        nothing, if the attempt lost the run or the run ended (e.g. stopped while it started)."""
         now = time.time()
         with self.store.write() as conn:
-            return conn.execute("UPDATE runs SET pid = ?, pid_start = ?, host = ?, device = ?, heartbeat = ?, "
-                                "ended = NULL, error = NULL, started = COALESCE(started, ?) "
-                                "WHERE id = ? AND attempt = ? AND status = 'running'",
+            return conn.execute("UPDATE runs SET status = 'running', pid = ?, pid_start = ?, host = ?, device = ?, "
+                                "heartbeat = ?, ended = NULL, error = NULL, started = COALESCE(started, ?) "
+                                "WHERE id = ? AND attempt = ? AND status IN ('queued', 'running')",
                                 (os.getpid(), process_start_time(os.getpid()), HOST, device, now, now,
                                  self.run_id, self.number)).rowcount == 1
 

@@ -21,8 +21,8 @@ import traceback
 from msq.errors import RunStoreError
 from msq.runs import RunStore, schedule, validate_run_id
 from msq.runs.gates import wait_at
-from msq.runs.ownership import Attempt, RunOwnershipLost, claim
-from msq.runs.procs import HOST, log_tail
+from msq.runs.ownership import Attempt, RunOwnershipLost
+from msq.runs.procs import log_tail
 from msq.training.ddp_launch import supervise
 from msq.training.distributed import env_rank, env_world_size
 from msq.training.store_callback import StoreCallback
@@ -49,12 +49,6 @@ def run_worker(home: str, run_id: str, attempt_number: int | None = None) -> int
         print(f"error: run {run_id} is {row['status']}, not queued: `python -m msq resume {run_id}` "
               "continues a failed or stopped run", file=sys.stderr)
         return 2
-    if row["status"] == "queued":      # started by hand, not by the runner: claim it like the runner would
-        with store.write() as conn:
-            claimed = claim(conn, run_id, attempt.number, row["device"], HOST)
-        if not claimed:
-            print(f"error: run {run_id} was started by another process", file=sys.stderr)
-            return 3
     if row["attempt"] != attempt.number:
         print(f"--- run {run_id} is at attempt {row['attempt']}, not {attempt.number}: this worker exits", flush=True)
         return 3
