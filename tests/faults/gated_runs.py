@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from msq.runs import RunStore
+from msq.runs import RunStore, gates
 from msq.runs.procs import is_alive
 
 FINAL = ("completed", "stopped", "failed")
@@ -32,20 +32,20 @@ def wait_for(predicate, what: str, timeout: float = WAIT_S, interval: float = 0.
 
 
 class Gates:
-    """The test's side of the gates: arm before launching, wait until reached, open."""
+    """The test's side of the gates (msq/runs/gates.py): arm before launching, wait until reached, open."""
 
     def __init__(self, folder: Path, monkeypatch, *names: str) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        monkeypatch.setenv("MSQ_GATES", str(self.folder))   # the runner passes its environment to workers
+        monkeypatch.setenv(gates.GATES_ENV, str(self.folder))   # the runner passes its environment to workers
         for name in names:
-            (self.folder / f"{name}.armed").touch()
+            gates.armed_path(self.folder, name).touch()
 
     def wait_reached(self, name: str, attempt: int = 1) -> None:
-        wait_for(lambda: (self.folder / f"{name}@{attempt}.reached").exists(), f"a worker at gate {name}@{attempt}")
+        wait_for(lambda: gates.reached_path(self.folder, name, attempt).exists(), f"a worker at gate {name}@{attempt}")
 
     def open(self, name: str, attempt=None) -> None:
-        (self.folder / (f"{name}.open" if attempt is None else f"{name}@{attempt}.open")).touch()
+        gates.open_path(self.folder, name, attempt).touch()
 
 
 def wait_final(store: RunStore, run_id: str) -> dict:
