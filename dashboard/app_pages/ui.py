@@ -196,7 +196,7 @@ def stop_pending(row: dict) -> bool:
     if row.get("status") != "running":
         return False
     asked = st.session_state.get("stop_asked", {}).get(row["id"], 0)
-    return time.time() - asked < 60 or any(c["key"] == "stop" and c["consumed"] is None
+    return time.time() - asked < 60 or any(c["key"] == "stop" and c["consumed"] is None and c["outcome"] is None
                                            for c in resources.store().controls(row["id"]))
 
 

@@ -48,6 +48,8 @@ def register(subparsers) -> None:
                               description="A running run applies it at its next step and logs a lam_change event.")
     p.add_argument("run", metavar="RUN", help="run id")
     p.add_argument("value", metavar="VALUE", type=float, help="the new λ, in [0, 1e6]")
+    p.add_argument("--wait", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
+                   help="wait (default 60 s) until the worker applied it; exit 2 with the reason if it was not")
     p.add_argument("--home", help=HOME_HELP)
     p.set_defaults(handler=set_lam_command)
 
@@ -61,8 +63,10 @@ def resume_command(args) -> int:
 
 
 def set_lam_command(args) -> int:
-    set_lam(RunStore(args.home, create=False), args.run, args.value)
-    return _print(f"{args.run} λ -> {args.value:g}")
+    outcome = set_lam(RunStore(args.home, create=False), args.run, args.value, wait=args.wait)
+    note = {"sent": " (sent: the worker applies it at its next step; --wait waits for its answer)",
+            "applied": " (applied)"}.get(outcome, "")
+    return _print(f"{args.run} λ -> {args.value:g}{note}")
 
 
 def _print(text: str) -> int:
@@ -131,6 +135,9 @@ def show_command(args) -> int:
     for e in events:
         payload = ", ".join(f"{k}={v}" for k, v in e["payload"].items())
         lines.append(f"  event step {e['step']:>6}  {e['kind']:<11} {payload}")
+    for c in store.controls(args.run)[-args.events:] if args.events > 0 else []:
+        answer = {"applied": f"applied at step {c['step']}", None: "pending"}.get(c["outcome"], c["outcome"])
+        lines.append(f"  control  {c['key']}={c['value']}: {answer}" + (f" ({c['note']})" if c["note"] else ""))
     if run["error"]:
         lines.append(f"  error    {run['error']}")
     return _print("\n".join(lines))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -66,14 +65,3 @@ def log_tail(path: Path, max_lines: int = 20, max_chars: int = 4000) -> str:
     except OSError:
         return ""
     return "\n".join(text.rstrip().splitlines()[-max_lines:])
-
-
-def mark_running(store, run_id: str, device: str) -> None:
-    """Record this process as the run's worker: pid, its start time, host, device, heartbeat; the start
-    time of the run is kept from its first attempt."""
-    store.require(run_id)
-    now = time.time()
-    with store.write() as conn:
-        conn.execute("UPDATE runs SET status = 'running', pid = ?, pid_start = ?, host = ?, device = ?, heartbeat = ?, "
-                     "ended = NULL, error = NULL, started = COALESCE(started, ?) WHERE id = ?",
-                     (os.getpid(), process_start_time(os.getpid()), HOST, device, now, now, run_id))

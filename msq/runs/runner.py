@@ -25,6 +25,7 @@ from typing import Optional
 from msq.errors import ConfigError, RunStoreError
 from msq.runs.gpus import assign, parse_assignment
 from msq.runs.ids import validate_run_id
+from msq.runs.ownership import ATTEMPT_ENV, Attempt, claim, expire_controls, requeue
 from msq.runs.procs import HOST, is_alive, log_tail, process_start_time
 from msq.runs.store import RunStore, to_json
 
@@ -85,48 +86,47 @@ def launch(home, config: dict, device: Optional[str] = None, name: str = "",
 
 def schedule(home=None, max_runs: Optional[dict] = None) -> list[str]:
     """Mark dead workers failed, then start queued runs (oldest first) while their device has a slot.
-    Returns the ids started. Safe to call from several processes at once: a run is claimed in a
-    write transaction before its worker starts, so no run starts twice and no device overfills."""
+    Returns the ids started. Safe to call from several processes at once: each start is an atomic
+    claim of the run's queued attempt (``ownership.claim``), so no run starts twice and no device overfills."""
     store = _store(home)
     _children[:] = [proc for proc in _children if proc.poll() is None]
     reap(store)
     started = []
-    while (run_id := _claim_next(store, max_runs)) is not None:
+    while (claimed := claim_next(store, max_runs)) is not None:
+        run_id, attempt = claimed
         try:
-            proc = _spawn(store.home, run_id, max_runs)
+            proc = _spawn(store.home, run_id, attempt, max_runs)
         except OSError as exc:
-            store.update_run(run_id, expect_status=("running",), status="failed", ended=time.time(),
-                             error=f"could not start the worker process: {exc}")
+            Attempt(store, run_id, attempt).end("failed", only_if_running=True,
+                                                error=f"could not start the worker process: {exc}")
             continue
         _children.append(proc)
-        store.conn.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ? AND pid IS NULL",
-                           (proc.pid, process_start_time(proc.pid), run_id))
+        store.conn.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ? AND attempt = ? AND pid IS NULL",
+                           (proc.pid, process_start_time(proc.pid), run_id, attempt))
         started.append(run_id)
     return started
 
 
-def _claim_next(store: RunStore, max_runs: Optional[dict]) -> Optional[str]:
-    """Claim the oldest queued run whose device has free slots, recording the GPUs it gets."""
+def claim_next(store: RunStore, max_runs: Optional[dict]) -> Optional[tuple[str, int]]:
+    """Claim the oldest queued run whose device has free slots, recording the GPUs it gets: (run id,
+    attempt), or None. The claim is a compare-and-set on (status, attempt) checked by its rowcount."""
     with store.write() as conn:
         busy = Counter(slot for (d,) in conn.execute("SELECT device FROM runs WHERE status = 'running'")
                        for slot in parse_assignment(d or "cpu"))
-        for run_id, config in conn.execute("SELECT id, config FROM runs WHERE status = 'queued' "
-                                           "ORDER BY created, id").fetchall():
+        for run_id, config, attempt in conn.execute("SELECT id, config, attempt FROM runs WHERE status = 'queued' "
+                                                    "ORDER BY created, id").fetchall():
             train = json.loads(config).get("train", {})
             device = assign(train.get("device", "cpu"), int(train.get("nproc", 1)), busy,
                             lambda slot: device_limit(slot, max_runs))
-            if device is not None:
-                conn.execute("UPDATE runs SET status = 'running', device = ?, pid = NULL, pid_start = NULL, host = ?, "
-                             "heartbeat = ?, ended = NULL, error = NULL WHERE id = ?",
-                             (device, HOST, time.time(), run_id))
-                return run_id
+            if device is not None and claim(conn, run_id, attempt, device, HOST):
+                return run_id, attempt
     return None
 
 
-def _spawn(home: Path, run_id: str, max_runs: Optional[dict]) -> subprocess.Popen:
+def _spawn(home: Path, run_id: str, attempt: int, max_runs: Optional[dict]) -> subprocess.Popen:
     run_dir = home / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "MSQ_HOME": str(home), "PYTHONUNBUFFERED": "1",
+    env = {**os.environ, "MSQ_HOME": str(home), "PYTHONUNBUFFERED": "1", ATTEMPT_ENV: str(attempt),
            "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
     device = RunStore(home).run(run_id)["device"] or "cpu"
     if device.startswith("cuda:"):   # the worker sees just its GPUs, as cuda:0 (cuda:0..N-1 for N ranks)
@@ -148,8 +148,8 @@ def reap(home=None, stale_after: float = STALE_AFTER_S) -> list[str]:
     than ``stale_after`` seconds. Returns the ids marked failed."""
     store = _store(home)
     failed, now = [], time.time()
-    rows = store.conn.execute("SELECT id, pid, pid_start, host, heartbeat FROM runs WHERE status = 'running'")
-    for run_id, pid, pid_start, host, heartbeat in rows.fetchall():
+    rows = store.conn.execute("SELECT id, pid, pid_start, host, heartbeat, attempt FROM runs WHERE status = 'running'")
+    for run_id, pid, pid_start, host, heartbeat, attempt in rows.fetchall():
         if pid and host == HOST:
             if is_alive(pid, pid_start):
                 continue
@@ -163,7 +163,9 @@ def reap(home=None, stale_after: float = STALE_AFTER_S) -> list[str]:
         error = reason + (f"; last lines of worker.log:\n{tail}" if tail else " (worker.log is empty)")
         with store.write() as conn:   # compare-and-set: a worker that just finished keeps its own status
             if conn.execute("UPDATE runs SET status = 'failed', ended = ?, error = ?, log_tail = ? WHERE id = ? "
-                            "AND status = 'running' AND pid IS ?", (time.time(), error, tail, run_id, pid)).rowcount:
+                            "AND status = 'running' AND pid IS ? AND attempt = ?",
+                            (time.time(), error, tail, run_id, pid, attempt)).rowcount:
+                expire_controls(conn, run_id, "the worker died before it read this control")
                 failed.append(run_id)
     return failed
 
@@ -178,7 +180,8 @@ def stop(home, run_id: str, timeout: float = 10.0, kill_after: float = 5.0, reas
     validate_run_id(run_id)
     store = _store(home, create=False)
     reap(store)                        # a worker that already died is failed, not stopped
-    status = store.run(run_id)["status"]
+    row = store.run(run_id)
+    status, attempt = row["status"], Attempt(store, run_id, row["attempt"])
     if status == "queued":
         store.update_run(run_id, expect_status=("queued",), status="stopped", ended=time.time())
     elif status == "running":
@@ -188,8 +191,8 @@ def stop(home, run_id: str, timeout: float = 10.0, kill_after: float = 5.0, reas
             if not _wait_for_end(store, run_id, kill_after):
                 _signal_worker(store, run_id, signal.SIGKILL)
                 _wait_for_end(store, run_id, 2.0)
-        store.update_run(run_id, expect_status=("running",), status="stopped", ended=time.time(),
-                         error=f"{reason}; the worker did not stop within {timeout + kill_after:g} s and was killed")
+        attempt.end("stopped", only_if_running=True,
+                    error=f"{reason}; the worker did not stop within {timeout + kill_after:g} s and was killed")
         schedule(store)
     return store.run(run_id)["status"]
 
@@ -227,15 +230,17 @@ def resume(home, run_id: str, max_runs: Optional[dict] = None) -> str:
     if status in ("running", "queued", "completed"):
         raise RunStoreError(f"run {run_id} is {status}: only a failed or stopped run can be resumed"
                             + (" (launch a new run to train again)" if status == "completed" else ""))
-    store.update_run(run_id, expect_status=("failed", "stopped"), status="queued", ended=None, error=None,
-                     pid=None, pid_start=None)
+    with store.write() as conn:   # the next attempt: whatever the old one's processes still write is refused
+        requeue(conn, run_id)
     schedule(store, max_runs)
     return store.run(run_id)["status"]
 
 
-def set_lam(home, run_id: str, value: float) -> None:
-    """Change λ of a queued run (in its config) or a running one (a control row its worker applies
-    at its next step and logs as a "lam_change" event)."""
+def set_lam(home, run_id: str, value: float, wait: Optional[float] = None) -> str:
+    """Change λ of a queued run (in its config: "configured") or a running one (a control row its
+    worker applies at its next step and logs as a "lam_change" event: "sent"). With ``wait`` (seconds),
+    wait for the worker's answer: "applied", else a RunStoreError saying why it was not (the run ended
+    first, the worker ignored it, or no answer in time). Never reports a change that was lost."""
     validate_run_id(run_id)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not (ok and 0.0 <= value <= 1e6):
@@ -243,11 +248,29 @@ def set_lam(home, run_id: str, value: float) -> None:
     store = _store(home, create=False)
     row = store.run(run_id)
     if row["status"] == "running":
-        store.add_control(run_id, "lam", float(value))
-    elif row["status"] == "queued":
+        control_id = store.add_control(run_id, "lam", float(value), only_if_running=True)
+        if control_id is not None:
+            return "sent" if wait is None else _wait_for_control(store, run_id, control_id, wait)
+        row = store.run(run_id)     # it ended (or was re-queued) between the read and the insert
+    if row["status"] == "queued":
         config = row["config"]
         config.setdefault("reg", {})["lam"] = float(value)
         if store.update_run(run_id, expect_status=("queued",), config=config):
             _write_config(store.run_dir(run_id), config)
-    else:
-        raise RunStoreError(f"run {run_id} is {row['status']}: λ can change only while a run is queued or running")
+            return "configured"
+        row = store.run(run_id)
+    raise RunStoreError(f"run {run_id} is {row['status']}: λ can change only while a run is queued or running")
+
+
+def _wait_for_control(store: RunStore, run_id: str, control_id: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        control = next(c for c in store.controls(run_id) if c["id"] == control_id)
+        if control["outcome"] == "applied":
+            return "applied"
+        if control["outcome"] is not None:
+            raise RunStoreError(f"the λ change to {control['value']:g} was not applied: {control['note']}")
+        if time.monotonic() >= deadline:
+            raise RunStoreError(f"the worker of run {run_id} did not answer the λ change within {timeout:g} s; "
+                                "it is still pending (see `show` for its outcome later)")
+        time.sleep(0.05)

@@ -11,10 +11,22 @@ Per-layer metrics are one float32 vector BLOB per (run, metric, step), never one
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_ENV = "MSQ_BUSY_TIMEOUT_MS"    # tests shorten the wait of a locked store
+
+
+def busy_timeout_ms() -> int:
+    """How long a statement waits for a locked database: $MSQ_BUSY_TIMEOUT_MS, else 30 s."""
+    try:
+        return max(int(os.environ.get(BUSY_TIMEOUT_ENV, "")), 1)
+    except ValueError:
+        return 30_000
+
+
+BUSY_TIMEOUT_MS = busy_timeout_ms()
 
 # Each entry upgrades the schema by one version; ``PRAGMA user_version`` records how far a database is.
 # Append new versions; never edit a released one (databases in the field already ran it).
@@ -49,6 +61,17 @@ MIGRATIONS: list[list[str]] = [
             id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT, t REAL NOT NULL,
             consumed REAL, step INTEGER)""",
         "CREATE INDEX IF NOT EXISTS controls_pending ON controls(run_id, consumed)",
+    ],
+    [  # version 2: ownership of a run by one attempt, idempotent event replay, control outcomes
+        # attempt: the generation of the run; a re-queue (resume) starts the next one, and only the
+        # processes of the current attempt may write the run's status (msq/runs/ownership.py)
+        "ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1",
+        # uid: the writer's key of an event, so replaying a spill file never inserts one twice
+        "ALTER TABLE events ADD COLUMN uid TEXT",
+        "CREATE UNIQUE INDEX IF NOT EXISTS events_by_uid ON events(run_id, uid)",
+        # outcome: "applied", "ignored" (invalid) or "not_applied" (the attempt ended first); note: why
+        "ALTER TABLE controls ADD COLUMN outcome TEXT",
+        "ALTER TABLE controls ADD COLUMN note TEXT",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

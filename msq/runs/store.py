@@ -150,7 +150,7 @@ class RunStore(SeriesReads):
         config, summary = ("CASE WHEN json_valid(r.{0}) THEN r.{0} END".format(c) for c in ("config", "summary"))
         heavy = ", r.config, r.summary, r.log_tail" if full else ""
         sql = f"""SELECT r.id, r.name, r.method, r.model, r.dataset, r.status, r.device, r.created, r.started,
-                  r.ended, r.pid, r.pid_start, r.host, r.heartbeat, r.error{heavy},
+                  r.ended, r.pid, r.pid_start, r.host, r.heartbeat, r.error, r.attempt{heavy},
                   COALESCE((SELECT json_extract(e.payload, '$.new') FROM events e WHERE e.run_id = r.id
                             AND e.kind = 'lam_change' ORDER BY e.id DESC LIMIT 1),
                            json_extract({config}, '$.reg.lam')) AS lam,
@@ -222,30 +222,47 @@ class RunStore(SeriesReads):
         return out
 
     # -- controls (requests to a running worker) -----------------------------------------------
-    def add_control(self, run_id: str, key: str, value=None) -> int:
+    def add_control(self, run_id: str, key: str, value=None, only_if_running: bool = False) -> Optional[int]:
+        """Insert a control row; with ``only_if_running``, only while the run is running (checked in the
+        same transaction as the insert, so a run that ends meanwhile cannot leave it pending: None)."""
         self.require(run_id)
         with self.write() as conn:
+            if only_if_running and conn.execute("SELECT 1 FROM runs WHERE id = ? AND status = 'running'",
+                                                (run_id,)).fetchone() is None:
+                return None
             return conn.execute("INSERT INTO controls (run_id, key, value, t) VALUES (?, ?, ?, ?)",
                                 (run_id, key, to_json(value), time.time())).lastrowid
 
     def take_controls(self, run_id: str, step: Optional[int] = None) -> list[tuple[str, object]]:
-        """Pending controls, oldest first, marked consumed. The common case (none) is one indexed read."""
+        """Pending controls as (key, value), oldest first, marked consumed (see ``take_pending_controls``)."""
+        return [(c["key"], c["value"]) for c in self.take_pending_controls(run_id, step)]
+
+    def take_pending_controls(self, run_id: str, step: Optional[int] = None) -> list[dict]:
+        """Pending controls ({id, key, value}), oldest first, marked consumed at ``step`` with outcome
+        "applied" (``set_control_outcome`` corrects that for one the worker ignores). The common case
+        (none) is one indexed read."""
         self.require(run_id)
         pending = self.conn.execute("SELECT id, key, value FROM controls WHERE run_id = ? AND consumed IS NULL "
-                                    "ORDER BY id", (run_id,)).fetchall()
+                                    "AND outcome IS NULL ORDER BY id", (run_id,)).fetchall()
         if not pending:
             return []
         taken = []
         with self.write() as conn:
             for control_id, key, value in pending:
-                if conn.execute("UPDATE controls SET consumed = ?, step = ? WHERE id = ? AND consumed IS NULL",
-                                (time.time(), step, control_id)).rowcount:
-                    taken.append((key, json.loads(value) if value else None))
+                if conn.execute("UPDATE controls SET consumed = ?, step = ?, outcome = 'applied' WHERE id = ? "
+                                "AND consumed IS NULL AND outcome IS NULL", (time.time(), step, control_id)).rowcount:
+                    taken.append({"id": control_id, "key": key, "value": json.loads(value) if value else None})
         return taken
 
+    def set_control_outcome(self, control_id: int, outcome: str, note: str = "") -> None:
+        with self.write() as conn:
+            conn.execute("UPDATE controls SET outcome = ?, note = ? WHERE id = ?", (outcome, note, control_id))
+
     def controls(self, run_id: str) -> list[dict]:
+        """Every control of a run, oldest first: consumed (when a worker took it, at ``step``) and outcome
+        ("applied", "ignored", "not_applied"; None while pending) with its ``note``."""
         self.require(run_id)
-        cur = self.conn.execute("SELECT id, key, value, t, consumed, step FROM controls WHERE run_id = ? ORDER BY id",
-                                (run_id,))
-        return [{"id": i, "key": k, "value": json.loads(v) if v else None, "t": t, "consumed": c, "step": s}
-                for i, k, v, t, c, s in cur.fetchall()]
+        cur = self.conn.execute("SELECT id, key, value, t, consumed, step, outcome, note FROM controls "
+                                "WHERE run_id = ? ORDER BY id", (run_id,))
+        return [{"id": i, "key": k, "value": json.loads(v) if v else None, "t": t, "consumed": c, "step": s,
+                 "outcome": o, "note": n} for i, k, v, t, c, s, o, n in cur.fetchall()]

@@ -16,11 +16,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Optional
 
 from msq.runs import RunStore
-from msq.runs.procs import is_alive, log_tail
+from msq.runs.gates import wait_at
+from msq.runs.ownership import ATTEMPT_ENV, Attempt
+from msq.runs.procs import log_tail
 
 
 def torchrun_command(home: Path, run_id: str, nproc: int) -> list[str]:
@@ -28,9 +30,11 @@ def torchrun_command(home: Path, run_id: str, nproc: int) -> list[str]:
             "-m", "msq", "train", "--run-id", run_id, "--home", str(home)]
 
 
-def supervise(store: RunStore, run_id: str, nproc: int, progress: bool = False) -> int:
-    """Run the ranks, forward SIGTERM/SIGINT to torchrun, and make sure the run ends recorded."""
-    env = {**os.environ, "MSQ_RANK0_PROGRESS": "1"} if progress else None
+def supervise(store: RunStore, run_id: str, nproc: int, progress: bool = False, attempt: Optional[int] = None) -> int:
+    """Run the ranks, forward SIGTERM/SIGINT to torchrun, and make sure the run ends recorded. The
+    ranks work for this supervisor's ``attempt`` (default: $MSQ_RUN_ATTEMPT, else the run's current one)."""
+    owner = Attempt.of(store, run_id, attempt)
+    env = {**os.environ, ATTEMPT_ENV: str(owner.number), **({"MSQ_RANK0_PROGRESS": "1"} if progress else {})}
     proc = subprocess.Popen(torchrun_command(store.home, run_id, nproc), env=env)
 
     def forward(signum, frame):
@@ -42,18 +46,14 @@ def supervise(store: RunStore, run_id: str, nproc: int, progress: bool = False) 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    wait_at("supervisor-end", owner.number)
+    # Still "running" as our attempt: no rank recorded how it ended. A re-queued run (a resume) is a
+    # newer attempt's, and the compare-and-set leaves it alone.
+    owner.end("failed", only_if_running=True, log_tail=log_tail(store.run_dir(run_id) / "worker.log"),
+              error=f"torchrun exited with code {code} before rank 0 recorded the end of the {nproc}-process "
+                    "run (a rank died or could not start)")
     row = store.run(run_id)
-    # Still "running" with our own pid or a dead rank 0's: no rank recorded how this attempt ended.
-    # (A live pid that is not ours belongs to a newer attempt, e.g. a resume: leave it alone.)
-    ours = row["pid"] in (None, os.getpid()) or not is_alive(row["pid"], row["pid_start"])
-    if row["status"] == "running" and ours:
-        tail = log_tail(store.run_dir(run_id) / "worker.log")
-        with store.write() as conn:
-            conn.execute("UPDATE runs SET status = 'failed', ended = ?, log_tail = ?, error = ? WHERE id = ? AND "
-                         "status = 'running' AND pid IS ?", (time.time(), tail,
-                         f"torchrun exited with code {code} before rank 0 recorded the end of the {nproc}-process "
-                         "run (a rank died or could not start)", run_id, row["pid"]))
-    return 0 if code == 0 and store.run(run_id)["status"] in ("completed", "stopped") else 1
+    return 0 if code == 0 and row["attempt"] == owner.number and row["status"] in ("completed", "stopped") else 1
 
 
 def register_torchrun_run(cfg, home: str) -> str:

@@ -5,18 +5,24 @@ It trains one stored run and records how it ended, whatever happens: the trainer
 worker.log), or a signal (SIGTERM/SIGINT ask the trainer to stop at its next step; a second signal, or
 one before the trainer exists, ends the run as stopped at once). On exit it calls ``schedule`` so the
 next queued run starts even when no dashboard is open.
+
+It works for one attempt of the run ($MSQ_RUN_ATTEMPT, see msq/runs/ownership.py) and writes the
+status only through it: once the run was re-queued, nothing this process still records changes it.
 """
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
 import time
 import traceback
 
 from msq.errors import RunStoreError
 from msq.runs import RunStore, schedule, validate_run_id
-from msq.runs.procs import log_tail, mark_running
+from msq.runs.gates import wait_at
+from msq.runs.ownership import Attempt, RunOwnershipLost
+from msq.runs.procs import log_tail
 from msq.training.ddp_launch import supervise
 from msq.training.distributed import env_rank, env_world_size
 from msq.training.store_callback import StoreCallback
@@ -27,12 +33,15 @@ class WorkerTerminated(BaseException):
     A BaseException, so no ``except Exception`` in the training stack swallows it."""
 
 
-def run_worker(home: str, run_id: str) -> int:
-    """Train the stored run ``run_id``; 0 when it completed or stopped, 1 when it failed, 2 on bad input."""
+def run_worker(home: str, run_id: str, attempt_number: int | None = None) -> int:
+    """Train the stored run ``run_id`` as ``attempt_number`` (default: $MSQ_RUN_ATTEMPT, else the run's
+    current attempt); 0 when it completed or stopped, 1 when it failed, 2 on bad input, 3 when the
+    attempt is not (or no longer) the run's."""
     try:
         validate_run_id(run_id)
         store = RunStore(home, create=False)
         row = store.run(run_id)
+        attempt = Attempt.of(store, run_id, attempt_number)
     except RunStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -40,6 +49,9 @@ def run_worker(home: str, run_id: str) -> int:
         print(f"error: run {run_id} is {row['status']}, not queued: `python -m msq resume {run_id}` "
               "continues a failed or stopped run", file=sys.stderr)
         return 2
+    if row["attempt"] != attempt.number:
+        print(f"--- run {run_id} is at attempt {row['attempt']}, not {attempt.number}: this worker exits", flush=True)
+        return 3
     run_dir = store.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     nproc = int(row["config"].get("train", {}).get("nproc", 1))
@@ -49,11 +61,14 @@ def run_worker(home: str, run_id: str) -> int:
         print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} supervisor pid {os.getpid()} starts {nproc} ranks of "
               f"run {run_id}", flush=True)
         try:
-            return supervise(store, run_id, nproc, progress=os.environ.get("MSQ_RANK0_PROGRESS") == "1")
+            return supervise(store, run_id, nproc, progress=os.environ.get("MSQ_RANK0_PROGRESS") == "1",
+                             attempt=attempt.number)
         finally:
             _schedule_next(store)
     print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker pid {os.getpid()} starts run {run_id}", flush=True)
-    mark_running(store, run_id, device=row["device"])
+    if not attempt.mark_running(device=row["device"]):
+        print(f"--- run {run_id} is no longer running as attempt {attempt.number}: this worker exits", flush=True)
+        return 3
     holder: dict = {}
 
     def on_signal(signum, frame):
@@ -65,16 +80,19 @@ def run_worker(home: str, run_id: str) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return _train(store, run_id, row["config"], run_dir, holder)
+        return _train(store, run_id, attempt, row["config"], run_dir, holder)
+    except RunOwnershipLost as exc:
+        print(f"--- {exc}", flush=True)
+        return 3
     except WorkerTerminated as exc:
-        store.update_run(run_id, status="stopped", ended=time.time(), error=str(exc))
+        _record_end(attempt, "stopped", error=str(exc))
         return 0
     except BaseException as exc:   # noqa: B902 -- a worker must record every way it can end
         traceback.print_exc()
         sys.stderr.flush()
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        store.update_run(run_id, status="failed", ended=time.time(), error=reason,
-                         log_tail=log_tail(run_dir / "worker.log"))
+        wait_at("record-failure", attempt.number)
+        _record_end(attempt, "failed", error=reason, log_tail=log_tail(run_dir / "worker.log"))
         return 1
     finally:
         for sig, handler in previous.items():
@@ -82,6 +100,18 @@ def run_worker(home: str, run_id: str) -> int:
         sys.stdout.flush()
         if env_world_size() == 1:     # under torchrun the supervisor schedules, once all ranks are done
             _schedule_next(store)
+
+
+def _record_end(attempt: Attempt, status: str, **fields) -> None:
+    """The end of this attempt, unless the trainer recorded it already or the run was re-queued."""
+    try:
+        if attempt.end(status, only_if_running=True, **fields):
+            return
+        if not (status == "failed" and attempt.annotate_failure(**fields)):   # the trainer's record + the traceback
+            print(f"--- not recorded as {status}: the run already ended, or attempt {attempt.number} lost it",
+                  flush=True)
+    except sqlite3.Error as exc:   # the reaper marks the run failed once this process is gone
+        print(f"error: could not record the end of run {attempt.run_id} ({exc})", file=sys.stderr, flush=True)
 
 
 def _schedule_next(store: RunStore) -> None:
@@ -106,7 +136,7 @@ def _train_replica(config: dict, run_dir) -> int:
     return 0 if summary["status"] in ("completed", "stopped") else 1
 
 
-def _train(store: RunStore, run_id: str, config: dict, run_dir, holder: dict) -> int:
+def _train(store: RunStore, run_id: str, attempt: Attempt, config: dict, run_dir, holder: dict) -> int:
     from msq.config import RunConfig
     from msq.training.checkpoint import CHECKPOINT_NAME
     from msq.training.run_folder import RunFolderCallback
@@ -116,7 +146,7 @@ def _train(store: RunStore, run_id: str, config: dict, run_dir, holder: dict) ->
     if os.environ.get("MSQ_ASSIGNED_DEVICE"):   # the runner gave this run its own GPU(s) (CUDA_VISIBLE_DEVICES)
         cfg = cfg.replace(**{"train.device": os.environ["MSQ_ASSIGNED_DEVICE"]})
     checkpoint = run_dir / CHECKPOINT_NAME
-    callbacks = [StoreCallback(store, run_id), RunFolderCallback(run_dir)]
+    callbacks = [StoreCallback(store, run_id, attempt=attempt.number), RunFolderCallback(run_dir)]
     if os.environ.get("MSQ_RANK0_PROGRESS") == "1":   # a foreground multi-process run: show progress here
         from msq.training.console import ConsoleProgress
         callbacks.append(ConsoleProgress(bar=False))

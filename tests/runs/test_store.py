@@ -44,13 +44,14 @@ def test_schema_is_created_in_wal_mode_with_its_version(tmp_path):
 def test_migrations_are_idempotent_and_a_new_one_applies_once(tmp_path, monkeypatch):
     store = RunStore(tmp_path)
     run_id = make_run(store)
-    assert schema.migrate(store.conn) == 1 and schema.migrate(store.conn) == 1
+    now = schema.SCHEMA_VERSION
+    assert schema.migrate(store.conn) == now and schema.migrate(store.conn) == now
     RunStore(tmp_path)                                   # reopening migrates nothing, loses nothing
     monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [["ALTER TABLE runs ADD COLUMN tag TEXT"]])
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    assert schema.migrate(store.conn) == 2
-    assert schema.migrate(schema.connect(store.path)) == 2   # a second process: no duplicate-column error
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", now + 1)
+    assert schema.migrate(store.conn) == now + 1
+    assert schema.migrate(schema.connect(store.path)) == now + 1   # a second process: no duplicate-column error
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == now + 1
     assert store.run(run_id)["name"] == "t"
 
 
