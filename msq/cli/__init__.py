@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from typing import Optional
 
 from msq import __version__
 from msq.errors import MSQError
+from msq.runs.disk import disk_full_reason, is_disk_full
+from msq.runs.store import resolve_home
 
 COMMAND_MODULES = ["msq.cli.train", "msq.cli.catalog", "msq.cli.runs", "msq.cli.report", "msq.cli.sweep"]
 
@@ -33,6 +36,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     except MSQError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as exc:
+        if not is_disk_full(exc):
+            raise
+        print(f"error: {disk_full_reason(exc, resolve_home(getattr(args, 'home', None)))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

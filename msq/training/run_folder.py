@@ -11,8 +11,11 @@ from msq.training.callbacks import Callback
 
 def write_json_atomic(path: Path, data) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=float))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)   # a full disk leaves no partial temporary file
 
 
 class RunFolderCallback(Callback):

@@ -2,7 +2,8 @@
 
 It trains one stored run and records how it ended, whatever happens: the trainer's own end
 (completed, stopped, failed on NaN), an exception anywhere (failed, one-line reason, traceback in
-worker.log), or a signal (SIGTERM/SIGINT ask the trainer to stop at its next step; a second signal, or
+worker.log), a full disk (failed, "disk full: ..."; a reserve file in the run folder is deleted to
+make room for that last row and log line: msq.runs.disk), or a signal (SIGTERM/SIGINT ask the trainer to stop at its next step; a second signal, or
 one before the trainer exists, ends the run as stopped at once). On exit it calls ``schedule`` so the
 next queued run starts even when no dashboard is open.
 """
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
 import time
 import traceback
 
 from msq.errors import RunStoreError
 from msq.runs import RunStore, schedule, validate_run_id
+from msq.runs.checkpoint_files import existing, remove_temporaries, resume_candidates
+from msq.runs.disk import DiskReserve, disk_full_reason, is_disk_full
 from msq.runs.procs import log_tail, mark_running
 from msq.training.ddp_launch import supervise
 from msq.training.distributed import env_rank, env_world_size
@@ -52,8 +56,8 @@ def run_worker(home: str, run_id: str) -> int:
             return supervise(store, run_id, nproc, progress=os.environ.get("MSQ_RANK0_PROGRESS") == "1")
         finally:
             _schedule_next(store)
-    print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker pid {os.getpid()} starts run {run_id}", flush=True)
-    mark_running(store, run_id, device=row["device"])
+    reserve = DiskReserve(run_dir)
+    reserve.keep()
     holder: dict = {}
 
     def on_signal(signum, frame):
@@ -65,11 +69,15 @@ def run_worker(home: str, run_id: str) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker pid {os.getpid()} starts run {run_id}", flush=True)
+        mark_running(store, run_id, device=row["device"])
         return _train(store, run_id, row["config"], run_dir, holder)
     except WorkerTerminated as exc:
         store.update_run(run_id, status="stopped", ended=time.time(), error=str(exc))
         return 0
     except BaseException as exc:   # noqa: B902 -- a worker must record every way it can end
+        if is_disk_full(exc):
+            return _record_full_disk(store, run_id, run_dir, exc, reserve)
         traceback.print_exc()
         sys.stderr.flush()
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
@@ -77,11 +85,33 @@ def run_worker(home: str, run_id: str) -> int:
                          log_tail=log_tail(run_dir / "worker.log"))
         return 1
     finally:
+        reserve.release()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sys.stdout.flush()
         if env_world_size() == 1:     # under torchrun the supervisor schedules, once all ranks are done
             _schedule_next(store)
+
+
+def _record_full_disk(store: RunStore, run_id: str, run_dir, exc: BaseException, reserve: DiskReserve) -> int:
+    """Free the reserve, say "disk full" on stderr at once, remove temporaries, record the run failed."""
+    reserve.release()
+    reason = disk_full_reason(exc, store.home)
+    remove_temporaries(run_dir)
+    _say(f"error: {reason}")
+    try:
+        store.update_run(run_id, status="failed", ended=time.time(), error=reason,
+                         log_tail=log_tail(run_dir / "worker.log"))
+    except sqlite3.Error as failed:   # the disk filled again: reap() finds the line above in worker.log
+        _say(f"error: could not record the failure in the run store ({failed})")
+    return 1
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def _schedule_next(store: RunStore) -> None:
@@ -94,13 +124,12 @@ def _schedule_next(store: RunStore) -> None:
 def _train_replica(config: dict, run_dir) -> int:
     """A rank other than 0: trains its shard in lockstep, writes nothing (rank 0 records the run)."""
     from msq.config import RunConfig
-    from msq.training.checkpoint import CHECKPOINT_NAME
     from msq.training.trainer import Trainer
 
     cfg = RunConfig.from_dict(config)
     if os.environ.get("MSQ_ASSIGNED_DEVICE"):
         cfg = cfg.replace(**{"train.device": os.environ["MSQ_ASSIGNED_DEVICE"]})
-    trainer = Trainer(cfg, run_dir=run_dir, resume=(run_dir / CHECKPOINT_NAME).exists())
+    trainer = Trainer(cfg, run_dir=run_dir, resume=bool(existing(resume_candidates(run_dir))))
     signal.signal(signal.SIGTERM, lambda signum, frame: trainer.request_stop("SIGTERM"))
     summary = trainer.fit()
     return 0 if summary["status"] in ("completed", "stopped") else 1
@@ -108,22 +137,20 @@ def _train_replica(config: dict, run_dir) -> int:
 
 def _train(store: RunStore, run_id: str, config: dict, run_dir, holder: dict) -> int:
     from msq.config import RunConfig
-    from msq.training.checkpoint import CHECKPOINT_NAME
     from msq.training.run_folder import RunFolderCallback
     from msq.training.trainer import Trainer
 
     cfg = RunConfig.from_dict(config)
     if os.environ.get("MSQ_ASSIGNED_DEVICE"):   # the runner gave this run its own GPU(s) (CUDA_VISIBLE_DEVICES)
         cfg = cfg.replace(**{"train.device": os.environ["MSQ_ASSIGNED_DEVICE"]})
-    checkpoint = run_dir / CHECKPOINT_NAME
     callbacks = [StoreCallback(store, run_id), RunFolderCallback(run_dir)]
     if os.environ.get("MSQ_RANK0_PROGRESS") == "1":   # a foreground multi-process run: show progress here
         from msq.training.console import ConsoleProgress
         callbacks.append(ConsoleProgress(bar=False))
-    trainer = Trainer(cfg, callbacks=callbacks, run_dir=run_dir, resume=checkpoint.exists())
+    trainer = Trainer(cfg, callbacks=callbacks, run_dir=run_dir, resume=bool(existing(resume_candidates(run_dir))))
     holder["trainer"] = trainer
     if trainer.resumed:
-        print(f"--- resuming from {checkpoint} at step {trainer.state.step} (epoch {trainer.state.epoch})", flush=True)
+        print(f"--- resuming from {trainer.resumed_from} at step {trainer.state.step} (epoch {trainer.state.epoch})", flush=True)
     summary = trainer.fit()
     print(f"--- run {run_id} {summary['status']}" + (f": {summary['error']}" if summary.get("error") else ""),
           flush=True)
