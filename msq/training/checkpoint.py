@@ -73,14 +73,13 @@ def load_first_readable(paths: list[Path], map_location: str | torch.device = "c
     ``notify`` in one line naming it. None when none exists; ``CheckpointError`` (one line, every file
     and its problem) when all that exist are damaged."""
     problems: dict[Path, str] = {}
-    found = existing([Path(p) for p in paths])
-    for i, path in enumerate(found):
+    for path in existing([Path(p) for p in paths]):
         payload, problem = _problem(path, map_location)
         if payload is not None:
+            for skipped, why in problems.items():
+                notify(f"warning: {skipped} is {why}; falling back to {path}")
             return payload, path
         problems[path] = problem
-        if i + 1 < len(found):
-            notify(f"warning: {path} is {problem}; falling back to {found[i + 1]}")
     if problems:
         raise CheckpointError(unreadable_message(problems, what))
     return None
