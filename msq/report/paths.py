@@ -140,6 +140,10 @@ def write_atomic(path: Path, data: bytes | str, overwrite: bool = False) -> bool
         else:
             tmp.write_bytes(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None:    # a failed write (a full disk) names no file: say which one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -30,18 +30,20 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         yield exc
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ if exc.__cause__ is not None else (None if exc.__suppress_context__ else exc.__context__)
+
+
+def _says_full(item: BaseException) -> bool:
+    if isinstance(item, OSError):
+        return item.errno in _FULL_ERRNOS
+    return isinstance(item, sqlite3.Error) and (getattr(item, "sqlite_errorname", "") == "SQLITE_FULL"
+                                                or "database or disk is full" in str(item))
 
 
 def full_disk_error(exc: BaseException) -> Optional[BaseException]:
-    """The error in ``exc``'s chain (itself, its cause or context) that says the disk is full, or None."""
-    for item in _chain(exc):
-        if isinstance(item, OSError) and item.errno in _FULL_ERRNOS:
-            return item
-        if isinstance(item, sqlite3.Error) and (getattr(item, "sqlite_errorname", "") == "SQLITE_FULL"
-                                                or "database or disk is full" in str(item)):
-            return item
-    return None
+    """The first write that failed on a full disk in ``exc``'s chain (itself, its cause or context:
+    a failed checkpoint, then the failed store write of its error), or None."""
+    return next((item for item in reversed(list(_chain(exc))) if _says_full(item)), None)
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -44,6 +44,10 @@ def save_checkpoint(path: str | Path, payload: dict, previous: Optional[str | Pa
         if previous is not None and path.exists():
             os.replace(path, previous)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None:      # a failed write names no file: say which checkpoint it was
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)   # a failed write or replace leaves no temporary file behind
     return path

@@ -95,8 +95,8 @@ def run_worker(home: str, run_id: str) -> int:
 
 def _record_full_disk(store: RunStore, run_id: str, run_dir, exc: BaseException, reserve: DiskReserve) -> int:
     """Free the reserve, say "disk full" on stderr at once, remove temporaries, record the run failed."""
+    reason = disk_full_reason(exc, store.home)    # the free space before the reserve gives its own back
     reserve.release()
-    reason = disk_full_reason(exc, store.home)
     remove_temporaries(run_dir)
     _say(f"error: {reason}")
     try:
