@@ -25,6 +25,7 @@ from msq.quant import quant_layers, set_mode_
 from msq.quant.inventory import layer_inventory
 from msq.training.callbacks import Callback, CallbackList
 from msq.runs.checkpoint_files import remove_temporaries, resume_candidates
+from msq.runs.disk import disk_full_reason, is_disk_full
 from msq.training.checkpoint import (CHECKPOINT_NAME, PREVIOUS_NAME, STOP_NAME, load_first_readable, save_checkpoint,
                                      set_aside)
 from msq.training.evaluate import evaluate
@@ -104,7 +105,8 @@ class Trainer:
         except TrainingDivergedError as exc:
             status, error = "failed", str(exc)
         except BaseException as exc:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            status, error = "failed", (disk_full_reason(exc, self.run_dir or ".") if is_disk_full(exc)
+                                       else f"{type(exc).__name__}: {exc}")
             self._finish(status, error)
             raise
         return self._finish(status, error)

@@ -57,6 +57,7 @@ def test_resume_falls_back_past_a_truncated_checkpoint_and_completes_every_step_
     run_id, store = crashed_run(tmp_path)
     run_dir = tmp_path / run_id
     truncate(run_dir / CHECKPOINT_NAME)
+    (run_dir / f".{CHECKPOINT_NAME}.4242.tmp").touch()               # what a write killed half-way left
     done = msq_cli("resume", run_id, "--home", str(tmp_path))
     assert done.returncode == 0, done.stderr
     run = wait_until_final(store, run_id)

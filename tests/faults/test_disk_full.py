@@ -157,7 +157,7 @@ def test_a_checkpoint_write_that_hits_enospc_names_the_file_and_keeps_the_last_c
     assert load_checkpoint(run_dir / CHECKPOINT_NAME)["state"]["step"] == E   # the last whole one stays
     assert not list(run_dir.glob(".*.tmp"))                                      # the temp file is gone
     run = store.run(run_id)
-    assert run["status"] == "failed" and "No space left on device" in run["error"]
+    assert run["status"] == "failed" and run["error"].startswith(f"disk full: No space left on device writing {run_dir}")
     assert loss_steps(store, run_id)[-1] == 2 * E                               # every step it trained is stored
 
 
