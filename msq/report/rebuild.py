@@ -55,8 +55,7 @@ def load_run_checkpoint(path: str | Path, notify: Optional[Callable[[str], None]
 
     path = Path(path)
     candidates = read_candidates(path) if path.is_dir() else [path]
-    found = load_first_readable(candidates, what=f"cannot read the model of {path}",
-                                **({"notify": notify} if notify else {}))
+    found = load_first_readable(candidates, what=f"cannot read the model of {path}", notify=notify)
     if found is None:
         raise ModelLoadError(f"no checkpoint at {path}: the run saved none yet (one is written at the end of "
                              "every epoch); train at least one epoch, or resume the run")

@@ -72,10 +72,11 @@ def _problem(path: Path, map_location) -> tuple[Optional[dict], Optional[str]]:
 
 
 def load_first_readable(paths: list[Path], map_location: str | torch.device = "cpu", what: str = "cannot load the run",
-                        notify: Notify = _stderr) -> Optional[tuple[dict, Path]]:
+                        notify: Optional[Notify] = None) -> Optional[tuple[dict, Path]]:
     """(payload, path) of the first of ``paths`` that exists and loads; each one skipped is told to
-    ``notify`` in one line naming it. None when none exists; ``CheckpointError`` (one line, every file
-    and its problem) when all that exist are damaged."""
+    ``notify`` (default: stderr) in one line naming it. None when none exists; ``CheckpointError`` (one
+    line, every file and its problem) when all that exist are damaged."""
+    notify = notify or _stderr
     problems: dict[Path, str] = {}
     for path in existing([Path(p) for p in paths]):
         payload, problem = _problem(path, map_location)
