@@ -1,6 +1,8 @@
 """Helpers of the disk-full, file-name and checkpoint tests: tiny real runs (tinycnn on sklearn digits,
 23 steps per epoch), trained in this process through the same callbacks the worker uses, the real CLI
 in a subprocess, and polling with a deadline. pytest collects no tests from this module."""
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -81,6 +83,18 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def kill_workers(home: Path) -> None:
+    """End (SIGKILL) every worker of ``home`` still running: a failed test leaves no training behind."""
+    if not (home / "msq.db").is_file():
+        return
+    for run in RunStore(home).list_runs(status="running"):
+        if run["pid"] and run["pid"] != os.getpid():   # workers lead their own process group
+            try:
+                os.killpg(run["pid"], signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def wait_until_final(store: RunStore, run_id: str, timeout: float = 240.0) -> dict:

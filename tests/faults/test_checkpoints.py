@@ -12,8 +12,8 @@ from msq.report.rebuild import model_from_run_checkpoint
 from msq.runs import RunStore, launch, resume, schedule, stop
 from msq.runs.checkpoint_files import CHECKPOINT_NAME, PREVIOUS_NAME, STOP_NAME, damage
 from msq.training.checkpoint import load_checkpoint, save_checkpoint
-from recovery_helpers import (STEPS_PER_EPOCH as E, CrashAtStep, StopAtStep, loss_steps, msq_cli, resumed_at,
-                              tiny_config, train_here, wait_for, wait_until_final)
+from recovery_helpers import (STEPS_PER_EPOCH as E, CrashAtStep, StopAtStep, kill_workers, loss_steps, msq_cli,
+                              resumed_at, tiny_config, train_here, wait_for, wait_until_final)
 
 pytestmark = pytest.mark.xdist_group("fault-checkpoints")
 TOTAL = 4 * E        # tiny_config(): 1 pretrain + 2 search + 1 finetune epochs
@@ -142,8 +142,11 @@ def test_a_stop_through_the_runner_writes_the_checkpoint_export_packs(tmp_path):
     store = RunStore(tmp_path)
     run_id = launch(tmp_path, tiny_config(pretrain=1000))             # it cannot end before it is stopped
     run_dir = tmp_path / run_id
-    wait_for(lambda: (run_dir / CHECKPOINT_NAME).is_file(), 120, "the first epoch checkpoint")
-    assert stop(tmp_path, run_id, timeout=120) == "stopped"           # cooperative: no signal needed
+    try:
+        wait_for(lambda: (run_dir / CHECKPOINT_NAME).is_file(), 120, "the first epoch checkpoint")
+        assert stop(tmp_path, run_id, timeout=120) == "stopped"       # cooperative: no signal needed
+    finally:
+        kill_workers(tmp_path)
     run = store.run(run_id)
     steps = run["summary"]["steps_done"]
     assert loss_steps(store, run_id) == list(range(1, steps + 1)) and step_of(run_dir / STOP_NAME) == steps
