@@ -2,6 +2,8 @@
 result.json at the end. Plain files a person (or another tool) can read without the store."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from pathlib import Path
@@ -23,8 +25,20 @@ class RunFolderCallback(Callback):
         self.run_dir = Path(run_dir)
 
     def _append(self, name: str, record: dict) -> None:
-        with open(self.run_dir / name, "a") as fh:
-            fh.write(json.dumps(record, default=float) + "\n")
+        """One whole line, or (a full disk) none: a short write is cut back off."""
+        path, line = self.run_dir / name, (json.dumps(record, default=float) + "\n").encode()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            except OSError:
+                with contextlib.suppress(OSError):   # not every file can be truncated (a device)
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
 
     def on_run_start(self, trainer) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ The real thing runs on a small tmpfs mounted as the run home (root only; skipped
 reason). The tests that need no mount write into /dev/full, a real device that fails every write with
 ENOSPC. Gates are states, never times: the worker's first checkpoint, its run leaving "running"."""
 import errno
+import json
 import os
 import re
 import shutil
@@ -105,6 +106,8 @@ def test_a_full_disk_fails_the_run_as_disk_full_readers_keep_working_and_resume_
     assert " bytes free on the file system of " in run["error"]
     assert "\n" not in run["error"] and "python -m msq resume" in run["error"]
     assert not list(run_dir.glob(".*.tmp")) and not (run_dir / RESERVE_NAME).exists()
+    for name in ("epochs.jsonl", "events.jsonl"):                          # whole lines only, no half record
+        assert all(json.loads(line) for line in (run_dir / name).read_text().splitlines())
     assert "error: disk full: " in (run_dir / "worker.log").read_text()      # said on stderr at once
     checkpoint_step = load_checkpoint(run_dir / CHECKPOINT_NAME)["state"]["step"]   # the last one written whole
 
