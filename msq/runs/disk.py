@@ -59,6 +59,12 @@ def free_bytes(path: str | os.PathLike) -> Optional[int]:
     return stat.f_bavail * stat.f_frsize
 
 
+def disk_is_full(path: str | os.PathLike, below: int = 64 * 1024) -> bool:
+    """Fewer than ``below`` bytes left on ``path``'s file system (SQLite's -shm file alone needs 32 KiB)."""
+    free = free_bytes(path)
+    return free is not None and free < below
+
+
 def _what(error: BaseException) -> str:
     if isinstance(error, OSError):
         where = f" writing {error.filename}" if error.filename else ""

@@ -23,7 +23,8 @@ from typing import Iterable, Optional
 from msq.errors import RunStoreError
 from msq.runs.ids import new_run_id, validate_run_id
 from msq.runs.reads import SeriesReads
-from msq.runs.schema import connect, migrate, write_transaction
+from msq.runs.disk import disk_is_full
+from msq.runs.schema import connect, connect_snapshot, migrate, write_transaction
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed")
 FINAL_STATUSES = ("completed", "stopped", "failed")
@@ -62,6 +63,7 @@ class RunStore(SeriesReads):
         self.home = resolve_home(home).resolve()
         self.path = self.home / DB_NAME
         self._local = threading.local()
+        self.snapshot = False     # True once a full disk left only a read-only snapshot to open
         if not create and not self.path.is_file():
             raise RunStoreError(f"no run store at {self.path}: pass the --home (or set MSQ_HOME) that your runs "
                                 "were launched with, or launch a run first")
@@ -72,8 +74,19 @@ class RunStore(SeriesReads):
     def conn(self) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():   # new thread, or a forked child
-            local.conn, local.pid = connect(self.path), os.getpid()
+            local.conn, local.pid = self._open(), os.getpid()
         return local.conn
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection; on a disk too full to create the WAL's shared-memory file, a read-only snapshot
+        (``self.snapshot``), so readers still show what is stored."""
+        try:
+            return connect(self.path)
+        except sqlite3.OperationalError:
+            if not (self.path.is_file() and disk_is_full(self.home)):
+                raise
+            self.snapshot = True
+            return connect_snapshot(self.path)
 
     def write(self):
         """A short write transaction: ``with store.write() as conn: ...``."""

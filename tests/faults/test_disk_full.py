@@ -6,6 +6,7 @@ The real thing runs on a small tmpfs mounted as the run home (root only; skipped
 reason). The tests that need no mount write into /dev/full, a real device that fails every write with
 ENOSPC. Gates are states, never times: the worker's first checkpoint, its run leaving "running"."""
 import errno
+import gc
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from msq.training.checkpoint import load_checkpoint
 from msq.training.store_callback import StoreCallback
 from msq.training.trainer import Trainer
 from recovery_helpers import (STEPS_PER_EPOCH as E, kill_workers, loss_steps, msq_cli, resumed_at, tiny_config,
-                              wait_for, wait_until_final)
+                              train_here, wait_for, wait_until_final)
 
 pytestmark = pytest.mark.xdist_group("fault-disk-full")
 DISK_FULL_LINE = "error: disk full: No space left on device writing /somewhere/checkpoint.pt"
@@ -146,6 +147,28 @@ def test_a_full_disk_fails_the_run_as_disk_full_readers_keep_working_and_resume_
     run = store.run(run_id)
     assert resumed_at(run_dir) == checkpoint_step
     assert loss_steps(store, run_id) == list(range(1, run["summary"]["steps_done"] + 1))
+
+
+@pytest.mark.slow
+def test_with_the_store_closed_and_the_disk_full_readers_still_open_it(small_disk):
+    home = small_disk / "home"
+    run_id = train_here(home, tiny_config(pretrain=1, search=0, finetune=0))
+    RunStore(home).close()
+    gc.collect()                                 # every connection closed: SQLite removed its -wal and -shm files
+    assert sorted(p.name for p in home.glob("msq.db*")) == ["msq.db"]
+    fill(small_disk, "filler")                   # now not even the 32 KiB -shm file fits
+    listing = msq_cli("runs", "--home", str(home))
+    assert listing.returncode == 0 and run_id in listing.stdout and "completed" in listing.stdout, listing.stderr
+    assert listing.stderr.startswith(f"warning: the disk holding {home} is full")
+    shown = msq_cli("show", run_id, "--home", str(home))
+    assert shown.returncode == 0 and "status   completed" in shown.stdout, shown.stderr
+    printed = msq_cli("report", run_id, "--home", str(home), "-f", "md", "-o", "-")
+    assert printed.returncode == 0 and run_id in printed.stdout, printed.stderr
+    wal = home / "msq.db-wal"                    # SQLite's first try may leave an empty one: no write got in
+    assert not wal.exists() or wal.stat().st_size == 0
+    (small_disk / "filler").unlink()             # space back: the store opens for writing again
+    store = RunStore(home, create=False)
+    assert not store.snapshot and store.update_run(run_id, name="after the full disk")
 
 
 class WritesGoToDevFull(Callback):
