@@ -71,12 +71,9 @@ def set_lam_command(args) -> int:
 
 def _schedule_unless_full(store: RunStore) -> None:
     """``schedule``, except on a full disk, where its writes fail: then a warning, and reading goes on."""
-    if store.snapshot:     # only a read-only snapshot could be opened
-        print(f"warning: {store_full_note(store.home)}", file=sys.stderr)
-        return
     try:
         schedule(store)
-    except sqlite3.Error as exc:
+    except (OSError, sqlite3.Error) as exc:   # OSError: the store could only be opened read-only
         if not is_disk_full(exc):
             raise
         print(f"warning: {store_full_note(store.home)}", file=sys.stderr)

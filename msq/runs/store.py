@@ -11,6 +11,7 @@ validates it first and raises ``RunStoreError`` for a malformed or unknown id, t
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -90,7 +91,10 @@ class RunStore(SeriesReads):
 
     def write(self):
         """A short write transaction: ``with store.write() as conn: ...``."""
-        return write_transaction(self.conn)
+        conn = self.conn              # opened first: that is when a full disk leaves only a snapshot
+        if self.snapshot:
+            raise OSError(errno.ENOSPC, "No space left on device (the run store is open read-only)", str(self.path))
+        return write_transaction(conn)
 
     def close(self) -> None:
         if getattr(self._local, "pid", None) == os.getpid():

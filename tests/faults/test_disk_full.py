@@ -164,6 +164,12 @@ def test_with_the_store_closed_and_the_disk_full_readers_still_open_it(small_dis
     assert shown.returncode == 0 and "status   completed" in shown.stdout, shown.stderr
     printed = msq_cli("report", run_id, "--home", str(home), "-f", "md", "-o", "-")
     assert printed.returncode == 0 and run_id in printed.stdout, printed.stderr
+    snapshot = RunStore(home, create=False)      # a writer is told why it cannot write
+    assert snapshot.snapshot and snapshot.run(run_id)["status"] == "completed"
+    with pytest.raises(OSError, match="the run store is open read-only") as refused:
+        snapshot.update_run(run_id, name="renamed")
+    assert is_disk_full(refused.value)
+    snapshot.close()
     wal = home / "msq.db-wal"                    # SQLite's first try may leave an empty one: no write got in
     assert not wal.exists() or wal.stat().st_size == 0
     (small_disk / "filler").unlink()             # space back: the store opens for writing again
