@@ -3,9 +3,10 @@
 It trains one stored run and records how it ended, whatever happens: the trainer's own end
 (completed, stopped, failed on NaN), an exception anywhere (failed, one-line reason, traceback in
 worker.log), a full disk (failed, "disk full: ..."; a reserve file in the run folder is deleted to
-make room for that last row and log line: msq.runs.disk), or a signal (SIGTERM/SIGINT ask the trainer to stop at its next step; a second signal, or
-one before the trainer exists, ends the run as stopped at once). On exit it calls ``schedule`` so the
-next queued run starts even when no dashboard is open.
+make room for that last row and log line: msq.runs.disk), or a signal (SIGTERM/SIGINT ask the
+trainer to stop at its next step; a second signal, or one before the trainer exists, ends the run as
+stopped at once). On exit it calls ``schedule`` so the next queued run starts even when no dashboard
+is open.
 """
 from __future__ import annotations
 
