@@ -34,3 +34,7 @@ class TrainingDivergedError(MSQError, RuntimeError):
 
 class RunStoreError(MSQError, RuntimeError):
     """A run-store operation failed (unknown or invalid run id, corrupt record)."""
+
+
+class CheckpointError(ModelLoadError):
+    """No checkpoint of a run could be read; the message names each file tried and why it failed."""

@@ -6,6 +6,7 @@ import importlib
 import os
 import re
 import signal
+import sqlite3
 import sys
 import traceback
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Optional
 
 from msq import __version__
 from msq.errors import MSQError
+from msq.runs.disk import disk_full_reason, is_disk_full
+from msq.runs.store import resolve_home
 
 OWN_PACKAGES = ("msq", "sample_models", "dashboard")   # a missing module of these is a bug, not an install
 COMMAND_MODULES = ["msq.cli.train", "msq.cli.catalog", "msq.cli.runs", "msq.cli.report", "msq.cli.sweep"]
@@ -64,6 +67,9 @@ def _run_command(argv: Optional[list[str]]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        if isinstance(exc, (OSError, sqlite3.Error)) and is_disk_full(exc):
+            print(f"error: {disk_full_reason(exc, resolve_home(getattr(args, 'home', None)))}", file=sys.stderr)
+            return 1
         if not _raised_reading_a_checkpoint(exc):
             raise
         print(f"error: a checkpoint file could not be used ({type(exc).__name__}: {_first_line(exc)}): it is truncated, "

@@ -1,13 +1,17 @@
 """``python -m msq runs | show RUN | stop RUN | resume RUN | set-lam RUN VALUE``: the run store from a
 terminal. Listing and showing first mark dead workers failed and start queued runs whose device is
-free, so the CLI alone keeps the queue moving."""
+free, so the CLI alone keeps the queue moving; on a full disk they skip that bookkeeping, say so,
+and still show what is stored."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import sys
 import textwrap
 import time
 
 from msq.runs import RunStore, resume, schedule, set_lam, stop
+from msq.runs.disk import is_disk_full, store_full_note
 
 HOME_HELP = "run store folder (default $MSQ_HOME or ./runs)"
 
@@ -69,6 +73,16 @@ def set_lam_command(args) -> int:
     return _print(f"{args.run} λ -> {args.value:g}{note}")
 
 
+def _schedule_unless_full(store: RunStore) -> None:
+    """``schedule``, except on a full disk, where its writes fail: then a warning, and reading goes on."""
+    try:
+        schedule(store)
+    except (OSError, sqlite3.Error) as exc:   # OSError: the store could only be opened read-only
+        if not is_disk_full(exc):
+            raise
+        print(f"warning: {store_full_note(store.home)}", file=sys.stderr)
+
+
 def _print(text: str) -> int:
     print(text)
     return 0
@@ -87,7 +101,7 @@ def _duration(seconds) -> str:
 
 def list_command(args) -> int:
     store = RunStore(args.home, create=False)
-    schedule(store)
+    _schedule_unless_full(store)
     rows = store.list_runs(status=args.status, method=args.method, model=args.model, dataset=args.dataset,
                            limit=args.limit)
     if args.json:
@@ -106,7 +120,7 @@ def list_command(args) -> int:
 
 def show_command(args) -> int:
     store = RunStore(args.home, create=False)
-    schedule(store)
+    _schedule_unless_full(store)
     run = store.run(args.run)
     layers, latest = store.layers(args.run), store.latest_scalars(args.run)
     events = store.events(args.run)[-args.events:] if args.events > 0 else []

@@ -16,7 +16,7 @@ from msq.deploy.onnx_export import summarize, to_onnx
 from msq.deploy.run_model import Allocation, example_input, load_run_model
 from msq.quant import quant_layers
 from msq.quant.inventory import float_param_count
-from msq.report.paths import check_writable, default_output, resolve_output, run_stem, write_atomic
+from msq.report.paths import check_writable, default_output, file_name, resolve_output, run_stem, write_atomic
 from msq.runs import RunStore
 
 EXPORTS_DIR, SUFFIX = "exports", "onnx"
@@ -45,7 +45,7 @@ def export_run_onnx(home, run_id: str, out: Optional[str | os.PathLike] = None, 
     store = RunStore(home, create=False)
     run = store.run(run_id)
     run_dir = store.run_dir(run_id)
-    name = f"{run_stem('msq-model', run)}.{SUFFIX}"
+    name = file_name(run_stem("msq-model", run), f".{SUFFIX}")
     path = default_output(run_dir, name, EXPORTS_DIR) if out is None else resolve_output(out, run_dir, name)
     check_writable(path, overwrite)
     model, cfg, args = load_run_model(home, run_id, bits)

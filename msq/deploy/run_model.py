@@ -1,4 +1,4 @@
-"""A run's trained model, rebuilt from its last checkpoint, for any method.
+"""A run's trained model, rebuilt from its newest readable checkpoint, for any method.
 
     model, cfg, args = load_run_model("runs", run_id)                 # msq, uniform, bsq
     model, cfg, args = load_run_model("runs", run_id, bits=3)         # multi-bit: every searched layer at 3
@@ -18,7 +18,7 @@ from torch import nn
 
 from msq.config import RunConfig
 from msq.errors import ConfigError
-from msq.report.rebuild import load_run_checkpoint, model_args
+from msq.report.rebuild import load_run_checkpoint, model_args, model_from_payload
 from msq.runs import RunStore
 
 Allocation = Union[int, dict, None]
@@ -57,16 +57,13 @@ def load_run_model(home, run_id: str, bits: Allocation = None) -> tuple[nn.Modul
     if bits is not None:
         raise ConfigError(f"bits = {bits!r}: a width or mix is chosen only for multi-bit runs; run {run_id} "
                           "was trained to one allocation (drop --width/--mix)")
-    payload = load_run_checkpoint(run_dir / "checkpoint.pt")
+    payload, _ = load_run_checkpoint(run_dir)
     cfg = RunConfig.from_dict(payload.get("config") or run.get("config") or {})
+    if cfg.method != "bsq":
+        return model_from_payload(payload, run.get("config") or {})
+    import msq.baselines.bsq  # noqa: F401  (registers the method)
     args = model_args(cfg)
-    if cfg.method == "bsq":
-        import msq.baselines.bsq  # noqa: F401  (registers the method)
-        model = _bsq_model(cfg, args, payload)
-    else:
-        from msq.report.rebuild import model_from_run_checkpoint
-        model = model_from_run_checkpoint(run_dir / "checkpoint.pt", run.get("config") or {})[0]
-    return model.eval(), cfg, args
+    return _bsq_model(cfg, args, payload).eval(), cfg, args
 
 
 def example_input(args: dict, batch: int = 1) -> torch.Tensor:

@@ -121,15 +121,17 @@ class MultiBitRun:
 
 
 def load_multibit_run(run_dir: str | Path, device: str = "cpu") -> MultiBitRun:
-    """Rebuild the model of a multi-bit run from ``<run_dir>/checkpoint.pt`` (config inside it)."""
-    from msq.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    """Rebuild the model of a multi-bit run from its newest readable checkpoint (config inside it)."""
+    from msq.runs.checkpoint_files import read_candidates
+    from msq.training.checkpoint import load_first_readable
     from msq.training.setup import build_model_and_data
 
-    path = Path(run_dir) / CHECKPOINT_NAME
-    if not path.is_file():
-        raise ConfigError(f"no checkpoint at {path}: a multi-bit run writes one after its first epoch; "
+    found = load_first_readable(read_candidates(run_dir), map_location=device,
+                                what=f"cannot read the model of {run_dir}")
+    if found is None:
+        raise ConfigError(f"no checkpoint in {run_dir}: a multi-bit run writes one after its first epoch; "
                           "pick a run that has finished at least one epoch")
-    payload = load_checkpoint(path, map_location=device)
+    payload, _ = found
     cfg = RunConfig.from_dict(payload["config"])
     if cfg.method != "multibit":
         raise ConfigError(f"run {Path(run_dir).name} used method {cfg.method!r}, not 'multibit'; the what-if "

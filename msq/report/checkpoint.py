@@ -8,7 +8,8 @@ File format (``torch.save`` of a dict; loads with ``torch.load(weights_only=True
 
     format          "msq.quantized"            format_version   2 (version 1 files still load)
     msq_version, torch_version                 strings of the exporting environment
-    run             {"id", "name", "method", "status", "epoch", "step"}
+    run             {"id", "name", "method", "status", "epoch", "step", "checkpoint"}: the training
+                    checkpoint packed (checkpoint.stop.pt, checkpoint.pt or checkpoint.prev.pt) and its step
     config          the run's RunConfig as a dict
     model           {"name", "num_classes", "in_channels", "image_size", "kwargs"}: create_model's arguments
     sizes           {"codes_bytes", "float_param_bytes", "buffer_bytes", "predicted_model_size_bytes"}
@@ -52,8 +53,8 @@ from msq.errors import ModelLoadError
 from msq.functional import dequantize_codes, dequantize_weight_codes
 from msq.quant import convert_, quantize_
 from msq.report.packing import pack_codes, packed_nbytes, unpack_codes, unpack_codes_v1
-from msq.report.paths import check_writable, default_output, resolve_output, run_stem, write_atomic
-from msq.report.rebuild import build_quantized_model, model_from_run_checkpoint
+from msq.report.paths import check_writable, default_output, file_name, resolve_output, run_stem, write_atomic
+from msq.report.rebuild import build_quantized_model, load_run_checkpoint, model_from_payload
 from sample_models.registry import is_file_spec
 from msq.runs import RunStore
 
@@ -140,20 +141,23 @@ def _sizes(packed: dict) -> dict:
 
 def export_quantized(home, run_id: str, out: Optional[str | os.PathLike] = None, *, overwrite: bool = False,
                      notify: Optional[Callable[[str], None]] = None) -> Path:
-    """Pack the run's last checkpoint into a quantized checkpoint at ``out`` (default:
-    ``<run folder>/exports/msq-model-<run id>[-<name>].msq.pt``). Refuses to replace a file unless
-    ``overwrite`` (``notify`` hears of the replacement). Returns the path written."""
+    """Pack the run's newest readable checkpoint (for a stopped run: the one written at the stop) into a
+    quantized checkpoint at ``out`` (default: ``<run folder>/exports/msq-model-<run id>[-<name>].msq.pt``).
+    Refuses to replace a file unless ``overwrite``. ``notify`` hears of a replacement, of a damaged
+    checkpoint skipped, and of the step packed. Returns the path written."""
     store = RunStore(home, create=False)
     run = store.run(run_id)
     run_dir = store.run_dir(run_id)
-    model, cfg, args, ckpt = model_from_run_checkpoint(run_dir / "checkpoint.pt", run.get("config") or {})
-    name = f"{run_stem('msq-model', run)}.{SUFFIX}"
+    ckpt, source = load_run_checkpoint(run_dir, notify)
+    model, cfg, args = model_from_payload(ckpt, run.get("config") or {})
+    name = file_name(run_stem("msq-model", run), f".{SUFFIX}")
     path = default_output(run_dir, name, EXPORTS_DIR) if out is None else resolve_output(out, run_dir, name)
     check_writable(path, overwrite)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "msq_version": __version__,
                "torch_version": str(torch.__version__),
                "run": {"id": run_id, "name": run.get("name") or "", "method": cfg.method, "status": run["status"],
-                       "epoch": (ckpt.get("state") or {}).get("epoch"), "step": (ckpt.get("state") or {}).get("step")},
+                       "epoch": (ckpt.get("state") or {}).get("epoch"), "step": (ckpt.get("state") or {}).get("step"),
+                       "checkpoint": source.name},
                "config": cfg.to_dict(), "model": args}
     packed = pack_state(model)
     payload.update(sizes=_sizes(packed), codes=packed["codes"], floats=packed["floats"], others=packed["others"],
@@ -162,7 +166,22 @@ def export_quantized(home, run_id: str, out: Optional[str | os.PathLike] = None,
     torch.save(payload, buffer)        # in memory: the archive inside is named "archive", not after a temp file
     if write_atomic(path, buffer.getvalue(), overwrite=overwrite) and notify:
         notify(f"replaced the existing {path}")
+    if notify:
+        notify(packed_step_note(store, run, payload["run"]))
     return path
+
+
+def packed_step_note(store: RunStore, run: dict, packed: dict) -> str:
+    """Which step the file packs, and -- when the run's report describes a later one (a stop whose
+    snapshot could not be written, a damaged checkpoint skipped) -- that it differs."""
+    text = f"packed the model at step {packed['step']} (epoch {packed['epoch']}) from {packed['checkpoint']}"
+    summary = run.get("summary") or {}
+    described = summary.get("steps_done") if summary else max(
+        (v["step"] for v in store.latest_scalars(run["id"]).values() if v["step"] is not None), default=None)
+    if described is not None and packed["step"] is not None and described != packed["step"]:
+        text += (f"; note: the run's report describes step {described}, the model there was not saved "
+                 f"(resume the run to train past it and export again)")
+    return text
 
 
 def read_quantized(path: str | os.PathLike) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from msq.runs import RunStore
+from msq.runs.checkpoint_files import existing, read_candidates
 
 LAYER_METRICS = ("bits", "lsb_density", "quant_error", "sensitivity", "sensitivity_se")
 SERIES_METRICS = ("bits", "lsb_density", "sensitivity", "sensitivity_se")
@@ -89,7 +90,7 @@ def gather(store: RunStore, run_id: str, read_checkpoint: bool = True) -> Source
     src.series = read_series(store, run_id)
     # the float-parameter table comes from the checkpoint; a summary-less run also takes its scales,
     # float-parameter count and timings from there
-    if read_checkpoint and (src.run_dir / "checkpoint.pt").is_file():
+    if read_checkpoint and existing(read_candidates(src.run_dir)):
         src.checkpoint = inspect_checkpoint(src.run_dir, run.get("config") or {}, src.notes)
     return src
 
@@ -115,7 +116,7 @@ def inspect_checkpoint(run_dir: Path, config: dict, notes: list) -> Optional[dic
     is not possible here."""
     try:
         from msq.report.rebuild import checkpoint_facts
-        return checkpoint_facts(run_dir / "checkpoint.pt", config)
+        return checkpoint_facts(run_dir, config, notify=notes.append)   # a skipped damaged file: a note
     except Exception as exc:   # a report must still come out: say what is missing and why
         notes.append(f"could not read the checkpoint ({type(exc).__name__}: {exc}); float parameters are "
                      "not listed and summary-less totals may be incomplete")

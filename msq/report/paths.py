@@ -3,6 +3,10 @@
     safe_filename("../../etc/λ run?")                 -> "etc_λ_run"
     default_output(run_dir, "x.html")                  -> <run_dir>/reports/x.html
     run_stem("msq-report", {"id": ID, "name": "a/b"})  -> "msq-report-ID-a_b"
+    file_name("msq-report-ID-" + "x" * 200, ".html")   -> "msq-report-ID-xxx…x.html" (stem cut, suffix kept)
+
+A generated file name is a stem and a suffix: only the stem is ever shortened (to ``MAX_NAME`` bytes,
+whatever the suffix), so the extension survives and two formats never share a name.
 
 Rules: a generated name is sanitized and must land inside its folder (after resolving symlinks);
 an explicit output path must not contain control characters, must not be a symlink or a folder, and
@@ -18,9 +22,12 @@ from pathlib import Path
 from typing import Optional
 
 from msq.errors import MSQError
+from msq.runs.disk import is_disk_full
 
 REPORTS_DIR = "reports"
-MAX_NAME = 80
+MAX_NAME = 80                                        # bytes of a stem (the readable part of a name)
+MAX_SUFFIX = 48                                      # bytes of a suffix: ".html", "-allocation.png", ...
+_SUFFIX = re.compile(r"[.\-][A-Za-z0-9_]+([.\-][A-Za-z0-9_]+)*")
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)      # keep letters/digits (any script), _ . -
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
@@ -46,11 +53,21 @@ def safe_filename(text: object, fallback: str = "run", max_len: int = MAX_NAME) 
     return name
 
 
+def file_name(stem: object, suffix: str) -> str:
+    """``safe_filename(stem) + suffix``: the stem is sanitized and shortened to ``MAX_NAME`` bytes, the
+    suffix (".html", ".msq.pt", "-figures": chosen by code, never by a user) is kept whole. Every stem
+    is cut at the same length, so names that differ in their suffix stay different."""
+    if not _SUFFIX.fullmatch(suffix) or len(suffix) > MAX_SUFFIX:
+        raise ValueError(f"file suffix {suffix!r} is invalid: allowed '.' or '-' then letters, digits, _ . - "
+                         f"(at most {MAX_SUFFIX} characters)")
+    return safe_filename(stem) + suffix
+
+
 def safe_join(folder: str | os.PathLike, name: object) -> Path:
     """``folder / safe_filename(name)``, refused if it would resolve outside ``folder`` (a symlinked
-    entry pointing elsewhere, for instance)."""
+    entry pointing elsewhere, for instance). A name made by ``file_name`` passes through unchanged."""
     root = Path(folder).resolve()
-    target = (root / safe_filename(name)).resolve()
+    target = (root / safe_filename(name, max_len=MAX_NAME + MAX_SUFFIX)).resolve()
     if target.parent != root:
         raise UnsafePathError(f"refusing to write {target}: it resolves outside the folder {root} "
                               "(a symbolic link?). Remove the link or choose another --out")
@@ -124,7 +141,10 @@ def write_atomic(path: Path, data: bytes | str, overwrite: bool = False) -> bool
         else:
             tmp.write_bytes(data)
         os.replace(tmp, path)
-    except OSError as exc:     # a read-only or special folder (/proc), a full disk
+    except OSError as exc:
+        if is_disk_full(exc):   # a full disk: the caller says "disk full", naming the file
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        # a read-only or special folder (/proc)
         raise UnsafePathError(f"cannot write {path}: {exc.strerror or exc}; choose another --out") from None
     finally:
         if tmp.exists():

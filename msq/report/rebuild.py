@@ -7,6 +7,7 @@ scales and widths (widths and fixed flags travel as each layer's extra state).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -15,6 +16,7 @@ from msq.config import RunConfig
 from msq.errors import ModelLoadError
 from msq.quant import quant_layers, quantize_
 from msq.quant.inventory import float_param_count
+from msq.runs.checkpoint_files import read_candidates
 
 EXPORTABLE_METHODS = ("msq", "uniform", "hawq")
 
@@ -45,21 +47,36 @@ def build_quantized_model(cfg: RunConfig, args: dict) -> nn.Module:
     return model
 
 
-def load_run_checkpoint(path: Path) -> dict:
-    if not path.is_file():
+def load_run_checkpoint(path: str | Path, notify: Optional[Callable[[str], None]] = None) -> tuple[dict, Path]:
+    """(payload, file read) of a run folder's newest readable checkpoint (the stop snapshot, then
+    checkpoint.pt, then checkpoint.prev.pt: ``msq.runs.checkpoint_files``), or of one checkpoint file.
+    A damaged file that is skipped is told to ``notify`` (default: stderr) in one line naming it."""
+    from msq.training.checkpoint import load_first_readable
+
+    path = Path(path)
+    candidates = read_candidates(path) if path.is_dir() else [path]
+    found = load_first_readable(candidates, what=f"cannot read the model of {path}", notify=notify)
+    if found is None:
         raise ModelLoadError(f"no checkpoint at {path}: the run saved none yet (one is written at the end of "
                              "every epoch); train at least one epoch, or resume the run")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return found
 
 
-def model_from_run_checkpoint(path: Path, config: dict) -> tuple[nn.Module, RunConfig, dict, dict]:
-    """(fake-quantized model in eval mode, config, model args, checkpoint payload) of a run folder."""
-    payload = load_run_checkpoint(Path(path))
+def model_from_payload(payload: dict, config: dict) -> tuple[nn.Module, RunConfig, dict]:
+    """(fake-quantized model in eval mode, config, model args) of a loaded checkpoint."""
     cfg = RunConfig.from_dict(payload.get("config") or config)
     args = model_args(cfg)
     model = build_quantized_model(cfg, args)
     model.load_state_dict(payload["model"])
-    return model.eval(), cfg, args, payload
+    return model.eval(), cfg, args
+
+
+def model_from_run_checkpoint(path: str | Path, config: dict,
+                              notify: Optional[Callable[[str], None]] = None) -> tuple[nn.Module, RunConfig, dict, dict]:
+    """(fake-quantized model in eval mode, config, model args, checkpoint payload) of a run folder
+    (or of one checkpoint file)."""
+    payload, _ = load_run_checkpoint(path, notify)
+    return (*model_from_payload(payload, config), payload)
 
 
 def _role(module: nn.Module, attr: str) -> str:
@@ -75,10 +92,10 @@ def _role(module: nn.Module, attr: str) -> str:
 
 
 @torch.no_grad()
-def checkpoint_facts(path: Path, config: dict) -> dict:
-    """What the report takes from a checkpoint: float parameters, per-layer scale/bits/act bits,
-    whether scales were calibrated, timings and the train state's epoch/step/accuracies."""
-    model, cfg, _, payload = model_from_run_checkpoint(path, config)
+def checkpoint_facts(path: Path, config: dict, notify: Optional[Callable[[str], None]] = None) -> dict:
+    """What the report takes from a run folder's checkpoint (or one file): float parameters, per-layer
+    scale/bits/act bits, whether scales were calibrated, timings and the train state's epoch/step/accuracies."""
+    model, cfg, _, payload = model_from_run_checkpoint(path, config, notify)
     quantized = {id(layer.weight) for _, layer in quant_layers(model)}
     modules = dict(model.named_modules())
     floats = []

@@ -20,8 +20,8 @@ from msq.report.adapters import ADAPTER_FORMATS, adapter_text, bit_map
 from msq.report.charts import FIGURES, report_figures
 from msq.report.html import to_html
 from msq.report.images import render_images
-from msq.report.paths import (check_writable, checked_path, default_output, resolve_output, run_stem, safe_join,
-                              write_atomic)
+from msq.report.paths import (check_writable, checked_path, default_output, file_name, resolve_output, run_stem,
+                              safe_join, write_atomic)
 from msq.report.schema import build_report, to_json, validate_report
 from msq.report.tabular import to_csv, to_markdown
 
@@ -97,7 +97,7 @@ def export_report(home, run_id: str, fmt: str, out: Optional[str | os.PathLike] 
     stem = run_stem("msq-report", report["run"])
     if fmt in ("png", "pdf") and figure is None:
         return _export_figures(report, fmt, out, run_dir, stem, overwrite, notify)
-    name = f"{stem}-{figure}.{fmt}" if figure else f"{stem}.{SUFFIXES[fmt]}"
+    name = file_name(stem, f"-{figure}.{fmt}" if figure else f".{SUFFIXES[fmt]}")
     path = default_output(run_dir, name) if out is None else resolve_output(out, run_dir, name)
     data = render_report(report, fmt, figure)
     if write_atomic(path, data, overwrite=overwrite) and notify:
@@ -109,7 +109,7 @@ def _export_figures(report: dict, fmt: str, out, run_dir: Path, stem: str, overw
                     notify: Optional[Callable[[str], None]]) -> Path:
     """One file per figure in a folder; every target is checked before anything is written."""
     if out is None:
-        folder = default_output(run_dir, f"{stem}-figures")
+        folder = default_output(run_dir, file_name(stem, "-figures"))
     else:
         folder = checked_path(out)
         if not folder.is_dir() and (folder.exists() or folder.suffix.lower() == f".{fmt}"):
@@ -121,7 +121,7 @@ def _export_figures(report: dict, fmt: str, out, run_dir: Path, stem: str, overw
         raise MSQError(f"refusing to write into {folder}: it is a symbolic link")
     folder.mkdir(exist_ok=True)
     images = render_images_of(report, fmt)
-    targets = {name: safe_join(folder, f"{name}.{fmt}") for name in images}
+    targets = {name: safe_join(folder, file_name(name, f".{fmt}")) for name in images}
     for path in targets.values():
         check_writable(path, overwrite)
     for name, path in targets.items():

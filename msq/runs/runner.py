@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Optional
 
 from msq.errors import ConfigError, RunStoreError
+from msq.runs.checkpoint_files import resume_problems, unreadable_message
+from msq.runs.disk import full_disk_cause
 from msq.runs.gpus import assign, parse_assignment
 from msq.runs.ids import validate_run_id
 from msq.runs.ownership import ATTEMPT_ENV, Attempt, claim, expire_controls, requeue
@@ -153,13 +155,15 @@ def reap(home=None, stale_after: float = STALE_AFTER_S) -> list[str]:
         if pid and host == HOST:
             if is_alive(pid, pid_start):
                 continue
-            reason = f"the worker (pid {pid}) died without recording an end: killed, crashed or out of memory"
+            tail = log_tail(store.run_dir(run_id) / "worker.log")
+            reason = (f"the worker (pid {pid}) died without recording an end: "
+                      + (full_disk_cause(tail, store.home) or "killed, crashed or out of memory"))
         elif heartbeat is not None and now - heartbeat <= stale_after:
             continue
         else:
+            tail = log_tail(store.run_dir(run_id) / "worker.log")
             reason = (f"no heartbeat from the worker on {host} for more than {stale_after:g} s" if pid else
                       f"the worker did not start within {stale_after:g} s")
-        tail = log_tail(store.run_dir(run_id) / "worker.log")
         error = reason + (f"; last lines of worker.log:\n{tail}" if tail else " (worker.log is empty)")
         with store.write() as conn:   # compare-and-set: a worker that just finished keeps its own status
             if conn.execute("UPDATE runs SET status = 'failed', ended = ?, error = ?, log_tail = ? WHERE id = ? "
@@ -222,7 +226,8 @@ def _signal_worker(store: RunStore, run_id: str, sig: int) -> None:
 
 
 def resume(home, run_id: str, max_runs: Optional[dict] = None) -> str:
-    """Queue a failed or stopped run again; its worker continues from the last checkpoint."""
+    """Queue a failed or stopped run again; its worker continues from the last readable checkpoint
+    (refused, naming the files, when it has checkpoints and none is intact)."""
     validate_run_id(run_id)
     store = _store(home, create=False)
     reap(store)
@@ -230,6 +235,9 @@ def resume(home, run_id: str, max_runs: Optional[dict] = None) -> str:
     if status in ("running", "queued", "completed"):
         raise RunStoreError(f"run {run_id} is {status}: only a failed or stopped run can be resumed"
                             + (" (launch a new run to train again)" if status == "completed" else ""))
+    problems = resume_problems(store.run_dir(run_id))
+    if problems:     # refused now, in one line, rather than by a worker that fails on it later
+        raise RunStoreError(unreadable_message(problems, f"run {run_id} cannot resume"))
     with store.write() as conn:   # the next attempt: whatever the old one's processes still write is refused
         requeue(conn, run_id)
     schedule(store, max_runs)

@@ -87,6 +87,13 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+def connect_snapshot(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection that creates no -wal or -shm file (``immutable=1``): what a reader can
+    still open on a full disk. It reads the database file alone, which holds everything once the last
+    writer closed (its WAL then checkpointed and removed: the case where -shm is missing)."""
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
+
+
 @contextlib.contextmanager
 def write_transaction(conn: sqlite3.Connection):
     """``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to busy_timeout), so a transaction

@@ -11,6 +11,7 @@ validates it first and raises ``RunStoreError`` for a malformed or unknown id, t
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -23,7 +24,8 @@ from typing import Iterable, Optional
 from msq.errors import RunStoreError
 from msq.runs.ids import new_run_id, validate_run_id
 from msq.runs.reads import SeriesReads
-from msq.runs.schema import connect, migrate, write_transaction
+from msq.runs.disk import disk_is_full
+from msq.runs.schema import connect, connect_snapshot, migrate, write_transaction
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed")
 FINAL_STATUSES = ("completed", "stopped", "failed")
@@ -62,6 +64,7 @@ class RunStore(SeriesReads):
         self.home = resolve_home(home).resolve()
         self.path = self.home / DB_NAME
         self._local = threading.local()
+        self.snapshot = False     # True once a full disk left only a read-only snapshot to open
         if not create and not self.path.is_file():
             raise RunStoreError(f"no run store at {self.path}: pass the --home (or set MSQ_HOME) that your runs "
                                 "were launched with, or launch a run first")
@@ -79,12 +82,26 @@ class RunStore(SeriesReads):
     def conn(self) -> sqlite3.Connection:
         local = self._local
         if getattr(local, "pid", None) != os.getpid():   # new thread, or a forked child
-            local.conn, local.pid = connect(self.path), os.getpid()
+            local.conn, local.pid = self._open(), os.getpid()
         return local.conn
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection; on a disk too full to create the WAL's shared-memory file, a read-only snapshot
+        (``self.snapshot``), so readers still show what is stored."""
+        try:
+            return connect(self.path)
+        except sqlite3.OperationalError:
+            if not (self.path.is_file() and disk_is_full(self.home)):
+                raise
+            self.snapshot = True
+            return connect_snapshot(self.path)
 
     def write(self):
         """A short write transaction: ``with store.write() as conn: ...``."""
-        return write_transaction(self.conn)
+        conn = self.conn              # opened first: that is when a full disk leaves only a snapshot
+        if self.snapshot:
+            raise OSError(errno.ENOSPC, "No space left on device (the run store is open read-only)", str(self.path))
+        return write_transaction(conn)
 
     def close(self) -> None:
         if getattr(self._local, "pid", None) == os.getpid():

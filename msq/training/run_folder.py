@@ -8,6 +8,8 @@ reported (a "run_folder_missing" event), never a reason to fail the run.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -20,8 +22,11 @@ EPOCHS_FILE, EVENTS_FILE = "epochs.jsonl", "events.jsonl"
 
 def write_json_atomic(path: Path, data) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=float))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)   # a full disk leaves no partial temporary file
 
 
 def keep_lines(path: Path, keep) -> None:
@@ -37,8 +42,28 @@ def keep_lines(path: Path, keep) -> None:
             continue
     kept = [r for i, r in enumerate(records) if keep(i, r)]
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r, default=float) + "\n" for r in kept))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text("".join(json.dumps(r, default=float) + "\n" for r in kept))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def append_line(path: Path, record: dict) -> None:
+    """One whole JSON line, or (a full disk) none: a short write is cut back off."""
+    line = (json.dumps(record, default=float) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            if os.write(fd, line) != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        except OSError:
+            with contextlib.suppress(OSError):   # not every file can be truncated (a device)
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 class RunFolderCallback(Callback):
@@ -66,10 +91,7 @@ class RunFolderCallback(Callback):
         write()
 
     def _append(self, trainer, name: str, record: dict) -> None:
-        def append():
-            with open(self.run_dir / name, "a") as fh:
-                fh.write(json.dumps(record, default=float) + "\n")
-        self._write(trainer, append)
+        self._write(trainer, lambda: append_line(self.run_dir / name, record))
 
     def on_run_start(self, trainer) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The one training loop: phases of epochs of steps, events to callbacks, a checkpoint every epoch.
+"""The one training loop: phases of epochs of steps, events to callbacks, a checkpoint every epoch
+(the last two kept), and one more where a stop is handled (what export packs).
 
     trainer = Trainer(RunConfig(), callbacks=[ConsoleProgress()], run_dir="runs/demo")
     summary = trainer.fit()
@@ -9,6 +10,7 @@ pretrain (float) -> search (λ·R on, LSB pruning) -> finetune (λ off, bits fro
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -22,7 +24,10 @@ from msq.errors import ConfigError, TrainingDivergedError
 from msq.quant import quant_layers, set_mode_
 from msq.quant.inventory import layer_inventory
 from msq.training.callbacks import Callback, CallbackList
-from msq.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from msq.runs.checkpoint_files import remove_temporaries, resume_candidates
+from msq.runs.disk import disk_full_reason, is_disk_full
+from msq.training.checkpoint import (CHECKPOINT_NAME, PREVIOUS_NAME, STOP_NAME, load_first_readable, save_checkpoint,
+                                     set_aside)
 from msq.training.evaluate import evaluate
 from msq.training.methods import create_method
 from msq.training.schedule import Phase, lr_at
@@ -64,6 +69,7 @@ class Trainer:
         self.optimizer: Optional[torch.optim.Optimizer] = None
         self.latest_sensitivity = None
         self.resumed = False
+        self.resumed_from: Optional[Path] = None
         self._pending_optimizer_state = None
         if resume:
             self._load_checkpoint()
@@ -91,6 +97,7 @@ class Trainer:
     def fit(self) -> dict:
         """Run every remaining phase. Always ends with ``on_run_end``; re-raises unexpected errors."""
         status, error = "completed", None
+        self._clear_stale_files()
         self.callbacks.on_run_start(self)
         for message in self.warnings:
             self.emit_event("warning", {"message": message})
@@ -102,7 +109,8 @@ class Trainer:
         except TrainingDivergedError as exc:
             status, error = "failed", str(exc)
         except BaseException as exc:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            status, error = "failed", (disk_full_reason(exc, self.run_dir or ".") if is_disk_full(exc)
+                                       else f"{type(exc).__name__}: {exc}")
             self._finish(status, error)
             raise
         return self._finish(status, error)
@@ -142,6 +150,7 @@ class Trainer:
             self.method.train_epoch(self, phase)
             if self.state.stop_requested:
                 self._evaluate()
+                self._save_stop_checkpoint()
                 break
             self._end_epoch(phase, phase_epoch)
         self.timings[phase.name] = self.timings.get(phase.name, 0.0) + time.perf_counter() - started
@@ -271,23 +280,52 @@ class Trainer:
         return example_input(self.data, batch=1).to(self.device)
 
     # -- checkpoints -----------------------------------------------------------------------------
-    def _save_checkpoint(self) -> None:
-        if self.run_dir is None or not self.dist.is_main:
-            return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        payload = {
+    def _checkpoint_payload(self) -> dict:
+        return {
             "config": self.cfg.to_dict(), "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "state": self.state.to_dict(), "method": self.method.state_dict(), "timings": dict(self.timings),
             "rng": torch.get_rng_state(),
         }
-        save_checkpoint(self.run_dir / CHECKPOINT_NAME, payload)
+
+    def _writes_checkpoints(self) -> bool:
+        return self.run_dir is not None and self.dist.is_main
+
+    def _save_checkpoint(self) -> None:
+        """The epoch end: checkpoint.pt, the one it replaces kept as checkpoint.prev.pt."""
+        if not self._writes_checkpoints():
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(self.run_dir / CHECKPOINT_NAME, self._checkpoint_payload(), previous=self.run_dir / PREVIOUS_NAME)
+
+    def _save_stop_checkpoint(self) -> None:
+        """The model where the stop was handled, for export and the report (resume restarts the epoch
+        from checkpoint.pt). A stop still ends as stopped when this cannot be written."""
+        if not self._writes_checkpoints():
+            return
+        try:
+            save_checkpoint(self.run_dir / STOP_NAME, self._checkpoint_payload())
+        except OSError as exc:
+            print(f"warning: could not write {self.run_dir / STOP_NAME} ({exc.strerror or exc}); export packs "
+                  f"{CHECKPOINT_NAME}, the last epoch end", file=sys.stderr, flush=True)
+
+    def _clear_stale_files(self) -> None:
+        """Training (again): a stop snapshot no longer describes the run, and temporaries of an
+        interrupted write are garbage."""
+        if self._writes_checkpoints() and self.run_dir.is_dir():
+            (self.run_dir / STOP_NAME).unlink(missing_ok=True)
+            remove_temporaries(self.run_dir)
 
     def _load_checkpoint(self) -> None:
-        path = self.run_dir / CHECKPOINT_NAME if self.run_dir else None
-        if path is None or not path.exists():
+        if self.run_dir is None:
+            return
+        found = load_first_readable(resume_candidates(self.run_dir), map_location=self.device,
+                                    what=f"cannot resume from {self.run_dir}")
+        if found is None:
             return  # nothing was saved yet: start from the beginning
-        payload = load_checkpoint(path, map_location=self.device)
+        payload, path = found
+        if path.name != CHECKPOINT_NAME and (self.run_dir / CHECKPOINT_NAME).exists() and self.dist.is_main:
+            set_aside(self.run_dir / CHECKPOINT_NAME)   # so the next save keeps the good one as previous
         self.method.load_state_dict(payload["method"])
         self.model.load_state_dict(payload["model"])
         self.state = TrainState.from_dict(payload["state"])
@@ -296,4 +334,4 @@ class Trainer:
         if self.state.phase_epoch > 0:  # resumed inside a phase: keep its optimizer state
             self._pending_optimizer_state = payload["optimizer"]
         self.layers = layer_inventory(self.model, self.example_input())
-        self.resumed = True
+        self.resumed, self.resumed_from = True, path

@@ -2,9 +2,11 @@
 
 It trains one stored run and records how it ended, whatever happens: the trainer's own end
 (completed, stopped, failed on NaN), an exception anywhere (failed, one-line reason, traceback in
-worker.log), or a signal (SIGTERM/SIGINT ask the trainer to stop at its next step; a second signal, or
-one before the trainer exists, ends the run as stopped at once). On exit it calls ``schedule`` so the
-next queued run starts even when no dashboard is open.
+worker.log), a full disk (failed, "disk full: ..."; a reserve file in the run folder is deleted to
+make room for that last row and log line: msq.runs.disk), or a signal (SIGTERM/SIGINT ask the
+trainer to stop at its next step; a second signal, or one before the trainer exists, ends the run as
+stopped at once). On exit it calls ``schedule`` so the next queued run starts even when no dashboard
+is open.
 
 It works for one attempt of the run ($MSQ_RUN_ATTEMPT, see msq/runs/ownership.py) and writes the
 status only through it: once the run was re-queued, nothing this process still records changes it.
@@ -20,6 +22,8 @@ import traceback
 
 from msq.errors import RunStoreError
 from msq.runs import RunStore, schedule, validate_run_id
+from msq.runs.checkpoint_files import existing, remove_temporaries, resume_candidates
+from msq.runs.disk import DiskReserve, disk_full_reason, is_disk_full
 from msq.runs.gates import wait_at
 from msq.runs.ownership import Attempt, RunOwnershipLost
 from msq.runs.procs import log_tail
@@ -65,10 +69,8 @@ def run_worker(home: str, run_id: str, attempt_number: int | None = None) -> int
                              attempt=attempt.number)
         finally:
             _schedule_next(store)
-    print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker pid {os.getpid()} starts run {run_id}", flush=True)
-    if not attempt.mark_running(device=row["device"]):
-        print(f"--- run {run_id} is no longer running as attempt {attempt.number}: this worker exits", flush=True)
-        return 3
+    reserve = DiskReserve(run_dir)
+    reserve.keep()
     holder: dict = {}
 
     def on_signal(signum, frame):
@@ -80,6 +82,10 @@ def run_worker(home: str, run_id: str, attempt_number: int | None = None) -> int
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} worker pid {os.getpid()} starts run {run_id}", flush=True)
+        if not attempt.mark_running(device=row["device"]):
+            print(f"--- run {run_id} is no longer running as attempt {attempt.number}: this worker exits", flush=True)
+            return 3
         return _train(store, run_id, attempt, row["config"], run_dir, holder)
     except RunOwnershipLost as exc:
         print(f"--- {exc}", flush=True)
@@ -88,6 +94,8 @@ def run_worker(home: str, run_id: str, attempt_number: int | None = None) -> int
         _record_end(attempt, "stopped", error=str(exc))
         return 0
     except BaseException as exc:   # noqa: B902 -- a worker must record every way it can end
+        if is_disk_full(exc):
+            return _record_full_disk(attempt, run_dir, exc, reserve)
         traceback.print_exc()
         sys.stderr.flush()
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
@@ -95,6 +103,7 @@ def run_worker(home: str, run_id: str, attempt_number: int | None = None) -> int
         _record_end(attempt, "failed", error=reason, log_tail=log_tail(run_dir / "worker.log"))
         return 1
     finally:
+        reserve.release()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sys.stdout.flush()
@@ -111,7 +120,25 @@ def _record_end(attempt: Attempt, status: str, **fields) -> None:
             print(f"--- not recorded as {status}: the run already ended, or attempt {attempt.number} lost it",
                   flush=True)
     except sqlite3.Error as exc:   # the reaper marks the run failed once this process is gone
-        print(f"error: could not record the end of run {attempt.run_id} ({exc})", file=sys.stderr, flush=True)
+        _say(f"error: could not record the end of run {attempt.run_id} ({exc})")
+
+
+def _record_full_disk(attempt: Attempt, run_dir, exc: BaseException, reserve: DiskReserve) -> int:
+    """Free the reserve, say "disk full" on stderr at once, remove temporaries, record the run failed
+    (if the disk filled again, reap() finds the stderr line in worker.log)."""
+    reason = disk_full_reason(exc, attempt.store.home)    # the free space before the reserve gives its own back
+    reserve.release()
+    remove_temporaries(run_dir)
+    _say(f"error: {reason}")
+    _record_end(attempt, "failed", error=reason, log_tail=log_tail(run_dir / "worker.log"))
+    return 1
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def _schedule_next(store: RunStore) -> None:
@@ -124,13 +151,12 @@ def _schedule_next(store: RunStore) -> None:
 def _train_replica(config: dict, run_dir) -> int:
     """A rank other than 0: trains its shard in lockstep, writes nothing (rank 0 records the run)."""
     from msq.config import RunConfig
-    from msq.training.checkpoint import CHECKPOINT_NAME
     from msq.training.trainer import Trainer
 
     cfg = RunConfig.from_dict(config)
     if os.environ.get("MSQ_ASSIGNED_DEVICE"):
         cfg = cfg.replace(**{"train.device": os.environ["MSQ_ASSIGNED_DEVICE"]})
-    trainer = Trainer(cfg, run_dir=run_dir, resume=(run_dir / CHECKPOINT_NAME).exists())
+    trainer = Trainer(cfg, run_dir=run_dir, resume=bool(existing(resume_candidates(run_dir))))
     signal.signal(signal.SIGTERM, lambda signum, frame: trainer.request_stop("SIGTERM"))
     summary = trainer.fit()
     return 0 if summary["status"] in ("completed", "stopped") else 1
@@ -138,22 +164,20 @@ def _train_replica(config: dict, run_dir) -> int:
 
 def _train(store: RunStore, run_id: str, attempt: Attempt, config: dict, run_dir, holder: dict) -> int:
     from msq.config import RunConfig
-    from msq.training.checkpoint import CHECKPOINT_NAME
     from msq.training.run_folder import RunFolderCallback
     from msq.training.trainer import Trainer
 
     cfg = RunConfig.from_dict(config)
     if os.environ.get("MSQ_ASSIGNED_DEVICE"):   # the runner gave this run its own GPU(s) (CUDA_VISIBLE_DEVICES)
         cfg = cfg.replace(**{"train.device": os.environ["MSQ_ASSIGNED_DEVICE"]})
-    checkpoint = run_dir / CHECKPOINT_NAME
     callbacks = [StoreCallback(store, run_id, attempt=attempt.number), RunFolderCallback(run_dir)]
     if os.environ.get("MSQ_RANK0_PROGRESS") == "1":   # a foreground multi-process run: show progress here
         from msq.training.console import ConsoleProgress
         callbacks.append(ConsoleProgress(bar=False))
-    trainer = Trainer(cfg, callbacks=callbacks, run_dir=run_dir, resume=checkpoint.exists())
+    trainer = Trainer(cfg, callbacks=callbacks, run_dir=run_dir, resume=bool(existing(resume_candidates(run_dir))))
     holder["trainer"] = trainer
     if trainer.resumed:
-        print(f"--- resuming from {checkpoint} at step {trainer.state.step} (epoch {trainer.state.epoch})", flush=True)
+        print(f"--- resuming from {trainer.resumed_from} at step {trainer.state.step} (epoch {trainer.state.epoch})", flush=True)
     summary = trainer.fit()
     print(f"--- run {run_id} {summary['status']}" + (f": {summary['error']}" if summary.get("error") else ""),
           flush=True)
