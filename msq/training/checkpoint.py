@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import sys
 from pathlib import Path
 from typing import Callable, Optional
@@ -64,6 +65,8 @@ def _problem(path: Path, map_location) -> tuple[Optional[dict], Optional[str]]:
         return None, broken
     try:
         payload = load_checkpoint(path, map_location)
+    except pickle.UnpicklingError:   # torch's long advice on loading it unsafely is not for a run's own file
+        return None, "not a weights-only checkpoint (it holds objects torch.load refuses to unpickle safely)"
     except Exception as exc:   # torch's reader errors name neither the file nor the cause
         return None, f"unreadable ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
     if not isinstance(payload, dict) or "model" not in payload:
