@@ -69,7 +69,8 @@ MIGRATIONS: list[list[str]] = [
         # uid: the writer's key of an event, so replaying a spill file never inserts one twice
         "ALTER TABLE events ADD COLUMN uid TEXT",
         "CREATE UNIQUE INDEX IF NOT EXISTS events_by_uid ON events(run_id, uid)",
-        # outcome: "applied", "ignored" (invalid) or "not_applied" (the attempt ended first); note: why
+        # outcome: "applied", "ignored" (invalid), "superseded" (a later λ change came in the same poll) or
+        # "not_applied" (the attempt ended first); note: why
         "ALTER TABLE controls ADD COLUMN outcome TEXT",
         "ALTER TABLE controls ADD COLUMN note TEXT",
     ],

@@ -277,7 +277,7 @@ class RunStore(SeriesReads):
 
     def controls(self, run_id: str) -> list[dict]:
         """Every control of a run, oldest first: consumed (when a worker took it, at ``step``) and outcome
-        ("applied", "ignored", "not_applied"; None while pending) with its ``note``."""
+        ("applied", "ignored", "superseded" by a later λ change, "not_applied"; None while pending) with its ``note``."""
         self.require(run_id)
         cur = self.conn.execute("SELECT id, key, value, t, consumed, step, outcome, note FROM controls "
                                 "WHERE run_id = ? ORDER BY id", (run_id,))

@@ -129,8 +129,15 @@ class StoreCallback(Callback):
         except sqlite3.Error as exc:   # busy past the timeout: ask again at the next poll, keep training
             print(f"warning: could not read controls ({exc}); retrying", file=sys.stderr)
             return
+        last_lam = max((c["id"] for c in controls if c["key"] == "lam"), default=None)
         for control in controls:
             key, value, ignored = control["key"], control["value"], None
+            if key == "lam" and control["id"] != last_lam:
+                # several λ changes between two polls (a slider moved by arrow keys): only the last acts,
+                # so the run logs one change, not one per key press
+                self._record_outcome(control["id"], "superseded", f"replaced by a later λ change before step "
+                                                                  f"{trainer.state.step}")
+                continue
             if key == "stop":
                 trainer.request_stop(str(value or "stop requested"))
             elif key == "lam":
@@ -142,10 +149,10 @@ class StoreCallback(Callback):
                 ignored = f"ignored unknown control {key!r} (known: stop, lam)"
             if ignored:
                 print(f"warning: {ignored}", file=sys.stderr)
-                self._record_ignored(control["id"], ignored)
+                self._record_outcome(control["id"], "ignored", ignored)
 
-    def _record_ignored(self, control_id: int, note: str) -> None:
+    def _record_outcome(self, control_id: int, outcome: str, note: str) -> None:
         try:
-            self.store.set_control_outcome(control_id, "ignored", note)
+            self.store.set_control_outcome(control_id, outcome, note)
         except sqlite3.Error as exc:
-            print(f"warning: could not record that control {control_id} was ignored ({exc})", file=sys.stderr)
+            print(f"warning: could not record that control {control_id} was {outcome} ({exc})", file=sys.stderr)

@@ -66,3 +66,16 @@ def test_controls_act_at_the_next_polled_step(tmp_path, poll_every):
     lam = store.scalar_series(run_id, "lam", max_points=None)["lam"]
     assert {v for s, v in zip(lam["step"], lam["value"]) if s > event["step"]} == {50.0}
     assert store.events(run_id, "stop")[0]["payload"] == {"reason": "enough"}
+
+
+def test_several_lam_changes_before_one_poll_act_once_with_the_last_value(tmp_path):
+    """A slider moved by arrow keys sends one control per key press; the run logs one change."""
+    store, run_id = RunStore(tmp_path), new_run_id()
+    cfg = RunConfig.from_dict(tiny_config(pretrain=0, search=2, finetune=0))
+    presses = [AskAt(store, run_id, 10, "lam", value) for value in (9.0, 10.0, 11.0)]
+    summary = Trainer(cfg, callbacks=[*presses, StoreCallback(store, run_id, poll_every=0.0)]).fit()
+    assert summary["status"] == "completed"
+    (event,) = store.events(run_id, "lam_change")
+    assert event["payload"] == {"old": 8.0, "new": 11.0, "source": "control"} and event["step"] == 10
+    outcomes = [(c["value"], c["outcome"]) for c in store.controls(run_id)]
+    assert outcomes == [(9.0, "superseded"), (10.0, "superseded"), (11.0, "applied")]
