@@ -136,10 +136,6 @@ def problems(snap) -> None:
                    "Resumes are the green dotted marks on the step charts.")
 
 
-def _duration(run: dict):
-    return (run["ended"] - run["started"]) if run.get("ended") and run.get("started") else None
-
-
 def _log_tail(folder) -> str:
     try:
         lines = (folder / "worker.log").read_text(errors="replace").splitlines()
@@ -170,7 +166,7 @@ def progress(snap) -> None:
     if snap.status in ("running", "queued"):
         m[5].metric("ETA", format_seconds(eta), help="from the measured seconds per epoch")
     else:
-        m[5].metric("Duration", format_seconds(snap.run.get("duration") or _duration(snap.run)))
+        m[5].metric("Duration", format_seconds(snap.run.get("duration")))
     if plan:
         cols = st.columns(len(plan))
         for col, phase in zip(cols, plan):

@@ -42,17 +42,22 @@ def current_attempt(conn: sqlite3.Connection, run_id: str) -> Optional[int]:
 def claim(conn: sqlite3.Connection, run_id: str, attempt: int, device: str, host: str) -> bool:
     """queued -> running for ``attempt``, only if the run is still queued as that attempt. True for
     exactly one of any number of actors racing to start it."""
+    now = time.time()
     return conn.execute("UPDATE runs SET status = 'running', device = ?, pid = NULL, pid_start = NULL, host = ?, "
-                        "heartbeat = ?, ended = NULL, error = NULL WHERE id = ? AND status = 'queued' AND attempt = ?",
-                        (device, host, time.time(), run_id, attempt)).rowcount == 1
+                        "heartbeat = ?, ended = NULL, error = NULL, attempt_started = ? "
+                        "WHERE id = ? AND status = 'queued' AND attempt = ?",
+                        (device, host, now, now, run_id, attempt)).rowcount == 1
 
 
 def requeue(conn: sqlite3.Connection, run_id: str, from_statuses=("failed", "stopped")) -> Optional[int]:
     """A failed or stopped run -> queued as the next attempt (the old one loses the run). Returns the
     new attempt, None if the run was not in one of ``from_statuses``."""
     marks = ",".join("?" * len(from_statuses))
+    # the attempt's running time joins the earlier ones' (right-hand sides read the row before the update)
     changed = conn.execute(f"UPDATE runs SET status = 'queued', attempt = attempt + 1, ended = NULL, error = NULL, "
-                           f"pid = NULL, pid_start = NULL WHERE id = ? AND status IN ({marks})",
+                           f"pid = NULL, pid_start = NULL, attempt_started = NULL, earlier_active_s = "
+                           f"earlier_active_s + COALESCE(ended - COALESCE(attempt_started, started), 0) "
+                           f"WHERE id = ? AND status IN ({marks})",
                            (run_id, *from_statuses)).rowcount
     return current_attempt(conn, run_id) if changed else None
 
@@ -98,9 +103,10 @@ class Attempt:
         now = time.time()
         with self.store.write() as conn:
             return conn.execute("UPDATE runs SET status = 'running', pid = ?, pid_start = ?, host = ?, device = ?, "
-                                "heartbeat = ?, ended = NULL, error = NULL, started = COALESCE(started, ?) "
+                                "heartbeat = ?, ended = NULL, error = NULL, started = COALESCE(started, ?), "
+                                "attempt_started = COALESCE(attempt_started, ?) "
                                 "WHERE id = ? AND attempt = ? AND status IN ('queued', 'running')",
-                                (os.getpid(), process_start_time(os.getpid()), HOST, device, now, now,
+                                (os.getpid(), process_start_time(os.getpid()), HOST, device, now, now, now,
                                  self.run_id, self.number)).rowcount == 1
 
     def end(self, status: str, conn: Optional[sqlite3.Connection] = None, only_if_running: bool = False,

@@ -74,6 +74,12 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE controls ADD COLUMN outcome TEXT",
         "ALTER TABLE controls ADD COLUMN note TEXT",
     ],
+    [  # version 3: a run's duration counts the time it ran, not the time it sat stopped between attempts
+        # attempt_started: when the current attempt started running; earlier_active_s: seconds the
+        # earlier attempts ran (added by each re-queue)
+        "ALTER TABLE runs ADD COLUMN attempt_started REAL",
+        "ALTER TABLE runs ADD COLUMN earlier_active_s REAL NOT NULL DEFAULT 0",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

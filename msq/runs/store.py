@@ -57,6 +57,19 @@ def to_json(value) -> str:
     return json.dumps(clean(value), allow_nan=False)
 
 
+def active_seconds(row: dict, now: float) -> Optional[float]:
+    """Seconds a run has spent running, over all its attempts (None if it never started): the time it
+    sat stopped or queued between attempts is not counted. Rows of stores before version 3 have only
+    ``started``: their duration runs from the first start."""
+    if row["started"] is None:
+        return None
+    earlier = row.get("earlier_active_s") or 0.0
+    begin = row.get("attempt_started") or (None if earlier else row["started"])
+    if begin is None:        # re-queued and not running again yet
+        return earlier
+    return earlier + (row["ended"] or now) - begin
+
+
 class RunStore(SeriesReads):
     def __init__(self, home: Optional[str | os.PathLike] = None, create: bool = True) -> None:
         """``create=False`` for commands about existing runs: a mistyped --home then says so instead of
@@ -167,7 +180,8 @@ class RunStore(SeriesReads):
         config, summary = ("CASE WHEN json_valid(r.{0}) THEN r.{0} END".format(c) for c in ("config", "summary"))
         heavy = ", r.config, r.summary, r.log_tail" if full else ""
         sql = f"""SELECT r.id, r.name, r.method, r.model, r.dataset, r.status, r.device, r.created, r.started,
-                  r.ended, r.pid, r.pid_start, r.host, r.heartbeat, r.error, r.attempt{heavy},
+                  r.ended, r.pid, r.pid_start, r.host, r.heartbeat, r.error, r.attempt, r.attempt_started,
+                  r.earlier_active_s{heavy},
                   COALESCE((SELECT json_extract(e.payload, '$.new') FROM events e WHERE e.run_id = r.id
                             AND e.kind = 'lam_change' ORDER BY e.id DESC LIMIT 1),
                            json_extract({config}, '$.reg.lam')) AS lam,
@@ -184,8 +198,7 @@ class RunStore(SeriesReads):
         rows = []
         for values in cur.fetchall():
             row = dict(zip(names, values))
-            start = row["started"]
-            row["duration"] = None if start is None else (row["ended"] or now) - start
+            row["duration"] = active_seconds(row, now)
             rows.append(row)
         return rows
 

@@ -211,3 +211,21 @@ def test_delete_run_removes_its_rows_but_not_a_running_one(tmp_path):
     store.delete_run(gone)
     assert [r["id"] for r in store.list_runs()] == [keep]
     assert table_counts(store.path)["scalars"] == 1 and table_counts(store.path)["layers"] == 4
+
+
+def test_duration_counts_each_attempts_running_time_not_the_time_stopped_between(tmp_path):
+    from msq.runs.ownership import claim, requeue
+    store = RunStore(tmp_path)
+    run_id = store.create_run(CONFIG, name="t")
+    with store.write() as conn:     # ran 10 s, then stopped for an hour
+        assert claim(conn, run_id, 1, "cpu", "here")
+        conn.execute("UPDATE runs SET status = 'stopped', started = 1000, attempt_started = 1000, ended = 1010 "
+                     "WHERE id = ?", (run_id,))
+        assert requeue(conn, run_id) == 2
+    assert store.run(run_id)["duration"] == pytest.approx(10.0)      # queued again: the first attempt only
+    with store.write() as conn:     # the resumed attempt runs 5 s more
+        assert claim(conn, run_id, 2, "cpu", "here")
+        conn.execute("UPDATE runs SET status = 'completed', attempt_started = 4610, ended = 4615 WHERE id = ?",
+                     (run_id,))
+    assert store.run(run_id)["duration"] == pytest.approx(15.0)
+    assert store.list_runs()[0]["duration"] == pytest.approx(15.0)
