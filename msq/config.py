@@ -17,7 +17,6 @@ from msq.errors import ConfigError
 
 METHODS = ("msq", "uniform", "bsq", "multibit", "hawq")
 REG_NORMS = ("memory", "uniform")
-BUDGET_PENALTIES = ("lsb", "to_goal")
 LAM_SCHEDULES = ("constant", "linear_warmup")
 OPTIMIZERS = ("sgd", "adam")
 CORESET_SELECTIONS = ("topk", "weighted")
@@ -111,8 +110,6 @@ class PruneConfig:
                                      # the rest of the search (λ = 0) and the finetune train the final widths
     lam_gain: float = 2.0            # with a budget, λ is multiplied by this after a check that had to force
                                      # prunes, divided by its square root otherwise, and set to 0 once landed
-    budget_penalty: str = "lsb"      # with a budget: "lsb" penalises each layer's last bit; "to_goal" all the
-                                     # bits between its width and the landing width the knapsack heads for
 
     def __post_init__(self) -> None:
         s = "prune"
@@ -129,7 +126,6 @@ class PruneConfig:
         _float_in(s, "landing_tolerance", self.landing_tolerance, 0.0, 8.0)
         _float_in(s, "reach_fraction", self.reach_fraction, 0.0, 1.0, lo_open=True)
         _float_in(s, "lam_gain", self.lam_gain, 1.0, 100.0)
-        _choice(s, "budget_penalty", self.budget_penalty, BUDGET_PENALTIES)
 
     @property
     def budget_bits(self) -> Optional[float]:

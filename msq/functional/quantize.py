@@ -80,7 +80,7 @@ def fake_quantize(w: torch.Tensor, scale: torch.Tensor, bits: int, grid: str = "
     return scale * (2.0 * ste_codes(w, scale, bits) / 2 ** int(bits) - 1.0)
 
 
-def lsb(w: torch.Tensor, scale: torch.Tensor, bits: int, grid: str = "affine", drop: int = 1) -> torch.Tensor:
+def lsb(w: torch.Tensor, scale: torch.Tensor, bits: int, grid: str = "affine") -> torch.Tensor:
     """Differentiable LSB of the n-bit code, in units of s (METHODS §2).
 
         LSB = (Q_n(W) - sg(Q_{n-1}(W))) / s = 2 q_n / 2^n - sg(2 q_{n-1} / 2^(n-1))
@@ -89,18 +89,14 @@ def lsb(w: torch.Tensor, scale: torch.Tensor, bits: int, grid: str = "affine", d
     stop-gradient matters: without it both STE terms carry the same gradient and the LSB's gradient
     is exactly zero. On the symmetric grid the same difference (Q_n - sg(Q_{n-1})) / s is taken; at
     2 bits it is non-zero on the ternary zeros, which the step to binary would move.
-
-    ``drop`` = k > 1 gives the k lowest bits together, (Q_n(W) - sg(Q_{n-k}(W))) / s: what dropping
-    k bits would remove (the budget mode's penalty toward a layer's landing width).
     """
-    coarse_bits = int(bits) - int(drop)
     if grid == "symmetric":
         with torch.no_grad():
-            coarse = symmetric_fake_quantize(w.detach(), scale, coarse_bits)
+            coarse = symmetric_fake_quantize(w.detach(), scale, bits - 1)
         return (symmetric_fake_quantize(w, scale, bits) - coarse) / scale
     fine = ste_codes(w, scale, bits) * (2.0 / 2 ** int(bits))
     with torch.no_grad():
-        coarse = ste_codes(w, scale, coarse_bits) * (2.0 / 2 ** coarse_bits)
+        coarse = ste_codes(w, scale, bits - 1) * (2.0 / 2 ** (int(bits) - 1))
     return fine - coarse
 
 

@@ -73,9 +73,9 @@ class QuantMixin:
             return self.weight
         return fake_quantize(self.weight, self.scale, self.bits, self.grid)
 
-    def weight_lsb(self, drop: int = 1) -> torch.Tensor:
-        """The differentiable LSB (or ``drop`` lowest bits) of the current codes, in units of s (METHODS §2)."""
-        return lsb(self.weight, self.scale, self.bits, self.grid, drop)
+    def weight_lsb(self) -> torch.Tensor:
+        """The differentiable LSB of the current codes, in units of s (METHODS §2)."""
+        return lsb(self.weight, self.scale, self.bits, self.grid)
 
     @torch.no_grad()
     def integer_weight(self) -> tuple[torch.Tensor, torch.Tensor]:

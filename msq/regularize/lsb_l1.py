@@ -26,23 +26,17 @@ def layer_weights(params: list[int], bits: list[int], norm: str) -> list[float]:
     raise ConfigError(f"reg.norm = {norm!r} is invalid: allowed 'memory' or 'uniform'")
 
 
-def lsb_penalty(layers: list, norm: str = "memory", min_bits: int = 1, drops: list[int] | None = None) -> torch.Tensor:
-    """R over the given quantized layers (each with ``weight``, ``bits``, ``weight_lsb(drop)``).
+def lsb_penalty(layers: list, norm: str = "memory", min_bits: int = 1) -> torch.Tensor:
+    """R over the given quantized layers (each with ``weight``, ``bits``, ``weight_lsb()``).
 
-    Layers at ``min_bits`` or below (at least 1 bit: no LSB under the MSB) are skipped. ``drops``
-    (one per layer, default 1) penalises that many low bits together: ``||Q_n - sg(Q_{n-k})||_1 / s``,
-    the distance to the width the layer will land at; a layer with 0 drops is skipped.
+    Layers at ``min_bits`` or below (at least 1 bit: no LSB under the MSB) are skipped.
     """
-    drops = [1] * len(layers) if drops is None else list(drops)
-    if len(drops) != len(layers):
-        raise ValueError(f"lsb_penalty: {len(drops)} drops for {len(layers)} layers")
-    chosen = [(layer, min(k, layer.bits - max(1, min_bits))) for layer, k in zip(layers, drops)]
-    chosen = [(layer, k) for layer, k in chosen if k >= 1]
-    if not chosen:
+    layers = [layer for layer in layers if layer.bits > max(1, min_bits)]
+    if not layers:
         return torch.zeros(())
-    params = [layer.weight.numel() for layer, _ in chosen]
-    weights = layer_weights(params, [layer.bits for layer, _ in chosen], norm)
-    terms = [m * layer.weight_lsb(k).abs().sum() / n for m, n, (layer, k) in zip(weights, params, chosen)]
+    params = [layer.weight.numel() for layer in layers]
+    weights = layer_weights(params, [layer.bits for layer in layers], norm)
+    terms = [m * layer.weight_lsb().abs().sum() / n for m, n, layer in zip(weights, params, layers)]
     return torch.stack(terms).sum()
 
 

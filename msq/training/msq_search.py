@@ -18,9 +18,9 @@ import torch
 from msq.accounting import average_bits
 from msq.functional import fake_quantize
 from msq.hessian import estimate_layer_traces
-from msq.quant import quant_layers
+from msq.quant import quant_layers, searched_layers
 from msq.regularize import lam_at, lsb_penalty
-from msq.training.budget import Move, budget_summary, landing_goal, path_ceiling, plan_moves, steer_lam
+from msq.training.budget import Move, budget_summary, path_ceiling, plan_moves, steer_lam
 from msq.training.distributed import all_gather_rows, all_reduce_sum, broadcast_object
 from msq.training.methods import Method, register_method
 from msq.training.pruning import LayerState, PruneDecision, decide_prunes, prune_candidates
@@ -40,7 +40,6 @@ class MSQMethod(Method):
         self.density_count = 0
         self.checks_done = 0
         self.start_avg: Optional[float] = None
-        self.goal: Optional[list[int]] = None   # landing widths per quantized layer (budget mode)
 
     def phases(self) -> list[Phase]:
         t = self.cfg.train
@@ -57,18 +56,8 @@ class MSQMethod(Method):
         trainer.state.lam_effective = lam
         if lam == 0.0:
             return None
-        layers = [layer for _, layer in quant_layers(trainer.model)]
-        drops = self._penalised_drops(layers)
-        searched = [i for i, layer in enumerate(layers) if not layer.fixed]
-        return lam * lsb_penalty([layers[i] for i in searched], self.cfg.reg.norm, min_bits=self.cfg.prune.min_bits,
-                                 drops=[drops[i] for i in searched])
-
-    def _penalised_drops(self, layers: list) -> list[int]:
-        """Bits penalised per layer: 1 (its LSB), or with ``budget_penalty = "to_goal"`` every bit above
-        its landing width (none once it is there), so the weights move onto the grid they will land on."""
-        if self.cfg.prune.budget_penalty != "to_goal" or self.goal is None or len(self.goal) != len(layers):
-            return [1] * len(layers)
-        return [max(0, layer.bits - g) for layer, g in zip(layers, self.goal)]
+        layers = [layer for _, layer in searched_layers(trainer.model)]
+        return lam * lsb_penalty(layers, self.cfg.reg.norm, min_bits=self.cfg.prune.min_bits)
 
     def layer_metrics(self, trainer: "Trainer") -> dict:
         metrics = super().layer_metrics(trainer)
@@ -144,14 +133,10 @@ class MSQMethod(Method):
             s = max(sens[i], errors[i] if errors[i] == errors[i] else 0.0, 0.0) if sens else 1.0
             return s * perturbation(i, b)
 
-        params, bits, searchable = [s.params for s in states], [s.bits for s in states], [not s.fixed for s in states]
-        moves = plan_moves(params, bits, searchable, self.cfg.prune.min_bits, ceiling, budget, width_cost,
+        moves = plan_moves([s.params for s in states], [s.bits for s in states], [not s.fixed for s in states],
+                           self.cfg.prune.min_bits, ceiling, budget, width_cost,
                            free=[Move(d.index, d.old_bits, d.new_bits, 0.0, False) for d in free],
                            tolerance=self.cfg.prune.landing_tolerance)
-        goal = landing_goal(params, bits, searchable, self.cfg.prune.min_bits, budget, width_cost,
-                            self.cfg.prune.landing_tolerance)
-        after = {m.index: m.new_bits for m in moves}
-        self.goal = [min(g, after.get(i, b)) for i, (g, b) in enumerate(zip(goal, bits))]
         mean = free[0].mean_sensitivity if free else _searched_mean(states, sens)
         final: dict[int, PruneDecision] = {}
         for move in moves:       # one decision per layer: its old width to its final new width
@@ -196,7 +181,7 @@ class MSQMethod(Method):
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "density_sum": self.density_sum, "density_count": self.density_count,
-                "checks_done": self.checks_done, "start_avg": self.start_avg, "goal": self.goal}
+                "checks_done": self.checks_done, "start_avg": self.start_avg}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -204,7 +189,6 @@ class MSQMethod(Method):
         self.density_count = int(state.get("density_count", 0))
         self.checks_done = int(state.get("checks_done", 0))
         self.start_avg = state.get("start_avg")
-        self.goal = state.get("goal")
 
 
 def _searched_mean(states: list[LayerState], sens: Optional[dict[int, float]]) -> Optional[float]:

@@ -84,30 +84,3 @@ def test_lambda_schedule_is_a_function_of_the_step():
     assert [lam_at(s, cfg) for s in range(5)] == [0.5, 1.0, 1.5, 2.0, 2.0]
     assert lam_at(0, RegConfig(lam=3.0)) == 3.0
     assert lam_at(0, cfg, lam=8.0) == 2.0
-
-
-def test_several_low_bits_are_the_distance_to_the_coarser_grid_on_both_grids():
-    torch.manual_seed(3)
-    w = torch.randn(3000)
-    s = w.abs().max()
-    for grid in ("affine", "symmetric"):
-        for n in range(3, 9):
-            for k in range(1, n - 1):
-                expected = (fake_quantize(w, s, n, grid) - fake_quantize(w, s, n - k, grid)) / s
-                assert torch.allclose(lsb(w, s, n, grid, drop=k), expected, atol=1e-6), (grid, n, k)
-        assert torch.equal(lsb(w, s, 5, grid, drop=1), lsb(w, s, 5, grid))
-
-
-def test_penalty_with_drops_skips_layers_at_their_goal_and_counts_the_bits_above_it():
-    torch.manual_seed(4)
-    model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.Linear(16, 4))
-    quantize_(model, QuantConfig(keep_first_last=False, grid="symmetric"))
-    a, b = model[0], model[1]
-    a.bits, b.bits = 6, 4
-    assert torch.equal(lsb_penalty([a, b], "memory", drops=[1, 1]), lsb_penalty([a, b], "memory"))
-    # b at its goal (0 drops): only a is penalised, on its 3 bits above the goal, with all the weight
-    alone = a.weight_lsb(3).abs().sum() / a.weight.numel()
-    assert torch.isclose(lsb_penalty([a, b], "memory", drops=[3, 0]), alone)
-    # never below min_bits: 5 requested drops at min_bits 2 are 4
-    assert torch.isclose(lsb_penalty([a], "memory", min_bits=2, drops=[5]),
-                         a.weight_lsb(4).abs().sum() / a.weight.numel())
