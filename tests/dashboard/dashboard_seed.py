@@ -12,6 +12,7 @@ from pathlib import Path
 
 from msq.config import RunConfig
 from msq.runs import RunStore, launch, reap
+from msq.runs.gates import GATES_ENV, armed_path, reached_path
 from msq.training.store_callback import StoreCallback
 from msq.training.trainer import Trainer
 
@@ -51,7 +52,16 @@ def seed(home: Path) -> dict:
     # a real background worker that will be SIGKILLed mid-run (started first: it trains while we seed)
     long = tiny("killed worker", lam=50.0)
     long["train"]["search_epochs"] = 200
-    ids["killed"] = launch(store, long, name="killed worker")
+    # it waits at a gate after step 30 (past its first epoch's stored steps) until it is killed, so it
+    # cannot finish while the others train, however fast the machine is
+    gates = Path(home) / "gates"
+    gates.mkdir()
+    armed_path(gates, "step-30").touch()
+    os.environ[GATES_ENV] = str(gates)
+    try:
+        ids["killed"] = launch(store, long, name="killed worker")
+    finally:
+        del os.environ[GATES_ENV]       # runs started later (by any actor) train freely
     ids["msq"] = train_in_process(store, tiny("msq λ=50", lam=50.0))
     ids["msq_hard"] = train_in_process(store, tiny("msq λ=500", lam=500.0, threshold=0.5))
     ids["uniform"] = train_in_process(store, tiny("uniform 4-bit", method="uniform", lam=0.0, uniform_bits=4))
@@ -73,6 +83,7 @@ def seed(home: Path) -> dict:
         conn.execute("UPDATE runs SET config = '{\"model\": ', summary = 'not json' WHERE id = ?",
                      (ids["corrupt_json"],))
     # kill the worker once it has stored some steps; reap() then marks it failed with its log
+    wait(lambda: reached_path(gates, "step-30", 1).exists(), 120, "the background worker at its gate")
     wait(lambda: store.latest_scalars(ids["killed"]).get("loss"), 60, "the background worker's first steps")
     pid = store.run(ids["killed"])["pid"]
     os.killpg(pid, signal.SIGKILL)
