@@ -152,7 +152,7 @@ def labelled(key: str, message: str) -> str:
     if key not in LABELS:
         return message
     for prefix in _key_prefixes(key):
-        if message.startswith(prefix) and message[len(prefix):len(prefix) + 1] in (" ", ":"):
+        if message.startswith(prefix + " = "):
             return LABELS[key] + message[len(prefix):]
     return message
 
@@ -323,7 +323,8 @@ def check_paths(values: dict[str, Any], root: Path = Path("."), models: Optional
             errors["model"] = (f"model = {model!r} needs a factory: write path/to/file.py:make_model, where "
                                "make_model() returns a torch.nn.Module")
         elif not (root / path).is_file():
-            errors["model"] = f"model file {path!r} does not exist (relative to {root.resolve()})"
+            errors["model"] = (f"model = {model!r}: the file {path!r} does not exist (relative to "
+                               f"{root.resolve()})")
     checkpoint = values.get("checkpoint")
     if checkpoint and not (root / checkpoint).is_file():
         errors["checkpoint"] = f"checkpoint = {checkpoint!r}: no such file (relative to {root.resolve()})"

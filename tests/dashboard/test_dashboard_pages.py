@@ -189,7 +189,8 @@ def test_a_missing_model_file_is_explained_and_nothing_launches(fresh_app):
     at.selectbox(key="f:model_choice").set_value("your own model file…").run()
     at.text_input(key="f:model_path").input("nowhere/net.py:make").run()
     at.button(key="launch_button").click().run()
-    assert any("model file 'nowhere/net.py' does not exist" in e for e in texts(at, "error"))
+    assert any(e.startswith("Model file and factory = 'nowhere/net.py:make': the file 'nowhere/net.py' does not "
+                            "exist") for e in texts(at, "error"))
     assert RunStore(fresh_app_home(at)).list_runs() == []
 
 
