@@ -136,29 +136,35 @@ def bsq_options() -> None:
 def multibit_options() -> None:
     """Multi-bit (EMQ): widths, activation widths, bias correction / shared BatchNorm, bit-wise coresets."""
     c1, c2, c3 = st.columns(3)
-    c1.text_input(lf.label("multibit.bits"), value="2,3,4,8", key=K + "multibit.bits", help=lf.HELP["multibit.bits"], **KEEP)
+    c1.text_input(lf.label("multibit.bits"), value="2,3,4,8", key=K + "multibit.bits", help=lf.HELP["multibit.bits"],
+                  **KEEP)
     c2.text_input(lf.label("multibit.eval_bits"), value="5,6,7", key=K + "multibit.eval_bits",
                   help=lf.HELP["multibit.eval_bits"], **KEEP)
-    c3.selectbox(lf.label("multibit.act_bits"), lf.ACT_BITS_CHOICES, format_func=lf.format_act_bits, key=K + "multibit.act_bits",
+    c3.selectbox(lf.label("multibit.act_bits"), lf.ACT_BITS_CHOICES, format_func=lf.format_act_bits,
+                 key=K + "multibit.act_bits",
                  help=lf.HELP["multibit.act_bits"], **KEEP)
     for key in ("multibit.bits", "multibit.eval_bits", "multibit.act_bits"):
         error(key)
     c1, c2 = st.columns(2)
-    c1.toggle(lf.label("multibit.bias_correction"), value=lf.default("multibit.bias_correction"), key=K + "multibit.bias_correction",
+    c1.toggle(lf.label("multibit.bias_correction"), value=lf.default("multibit.bias_correction"),
+              key=K + "multibit.bias_correction",
               help=lf.HELP["multibit.bias_correction"], **KEEP)
     c2.toggle(lf.label("multibit.shared_bn"), value=lf.default("multibit.shared_bn"), key=K + "multibit.shared_bn",
               help=lf.HELP["multibit.shared_bn"], **KEEP)
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-    fraction = c1.slider(lf.label("multibit.coreset_fraction"), 0.05, 1.0, value=float(lf.default("multibit.coreset_fraction")),
+    fraction = c1.slider(lf.label("multibit.coreset_fraction"), 0.05, 1.0,
+                         value=float(lf.default("multibit.coreset_fraction")),
                          step=0.05, key=K + "multibit.coreset_fraction", help=lf.HELP["multibit.coreset_fraction"],
                          **KEEP)
     full = fraction >= 1.0
-    c2.number_input(lf.label("multibit.reselect_every"), value=lf.default("multibit.reselect_every"), step=1, disabled=full,
+    c2.number_input(lf.label("multibit.reselect_every"), value=lf.default("multibit.reselect_every"), step=1,
+                    disabled=full,
                     key=K + "multibit.reselect_every", help=lf.HELP["multibit.reselect_every"], **KEEP)
     c3.selectbox(lf.label("multibit.selection"), list(CORESET_SELECTIONS), index=list(CORESET_SELECTIONS).index(
         lf.default("multibit.selection")), disabled=full, key=K + "multibit.selection",
         help=lf.HELP["multibit.selection"], **KEEP)
-    c4.selectbox(lf.label("multibit.score"), list(CORESET_SCORES), index=list(CORESET_SCORES).index(lf.default("multibit.score")),
+    c4.selectbox(lf.label("multibit.score"), list(CORESET_SCORES),
+                 index=list(CORESET_SCORES).index(lf.default("multibit.score")),
                  disabled=full, key=K + "multibit.score", help=lf.HELP["multibit.score"], **KEEP)
     st.caption("Full data: every width sees every sample each epoch." if full else
                f"Each width trains on its own {fraction:.0%} of the training set, the samples its own model finds "
@@ -199,7 +205,8 @@ with left:
             error("model")
             error("checkpoint")
         datasets = list(cat["datasets"]) + [lf.IMAGEFOLDER]
-        dataset = c2.selectbox(lf.label("data.name"), datasets, index=datasets.index("mnist5k") if "mnist5k" in datasets else 0,
+        dataset = c2.selectbox(lf.label("data.name"), datasets,
+                               index=datasets.index("mnist5k") if "mnist5k" in datasets else 0,
                                key=K + "dataset_choice", **KEEP)
         info = cat["datasets"].get(dataset) or {}
         if dataset == lf.IMAGEFOLDER:
@@ -216,7 +223,8 @@ with left:
         devices = resources.devices()
         labels = dict(devices)
         c1, c2 = st.columns([3, 1])
-        c1.selectbox(lf.label("train.device"), [d for d, _ in devices], index=1 if len(devices) > 1 else 0,   # any free GPU, if any
+        c1.selectbox(lf.label("train.device"), [d for d, _ in devices],
+                     index=1 if len(devices) > 1 else 0,   # any free GPU, if any
                      format_func=labels.get, key=K + "train.device", help=lf.HELP["train.device"], **KEEP)
         c2.number_input(lf.label("train.nproc"), value=lf.default("train.nproc"), step=1, key=K + "train.nproc",
                         help=lf.HELP["train.nproc"], **KEEP)
@@ -256,17 +264,18 @@ with left:
                             key=K + "prune.threshold", help=lf.HELP["prune.threshold"], **KEEP)
             c2.number_input(lf.label("prune.every"), value=lf.default("prune.every"), step=1, key=K + "prune.every",
                             help=lf.HELP["prune.every"], **KEEP)
-            c3.number_input(lf.label("prune.min_bits"), value=lf.default("prune.min_bits"), step=1, key=K + "prune.min_bits",
+            c3.number_input(lf.label("prune.min_bits"), value=lf.default("prune.min_bits"), step=1,
+                            key=K + "prune.min_bits",
                             help=lf.HELP["prune.min_bits"], **KEEP)
             st.caption("α: a layer drops its LSB once the fraction of weights with an odd code (its LSB density) "
                        "is ≤ α — the LSB plane is then (almost) empty and removing it changes (almost) nothing.")
             for key in ("prune.threshold", "prune.every", "prune.min_bits"):
                 error(key)
             c1, c2 = st.columns(2)
-            hessian = c1.toggle(lf.label("hessian.enabled"), value=lf.default("hessian.enabled"), key=K + "hessian.enabled",
-                                help=lf.HELP["hessian.enabled"], **KEEP)
-            c2.number_input(lf.label("hessian.probes"), value=lf.default("hessian.probes"), step=1, disabled=not hessian,
-                            key=K + "hessian.probes", help=lf.HELP["hessian.probes"], **KEEP)
+            hessian = c1.toggle(lf.label("hessian.enabled"), value=lf.default("hessian.enabled"),
+                                key=K + "hessian.enabled", help=lf.HELP["hessian.enabled"], **KEEP)
+            c2.number_input(lf.label("hessian.probes"), value=lf.default("hessian.probes"), step=1,
+                            disabled=not hessian, key=K + "hessian.probes", help=lf.HELP["hessian.probes"], **KEEP)
             error("hessian.probes")
             c1, c2 = st.columns(2)
             target = c1.toggle("Land on a bit budget (λ steered)", value=False, key=K + "use_target", **KEEP)
@@ -289,8 +298,9 @@ with left:
         if method == "multibit":
             c2.caption("**Activation bits** — set by the method above")
         else:
-            c2.selectbox(lf.label("quant.act_bits"), [None, 2, 3, 4, 5, 6, 7, 8], format_func=lambda b: "float (off)" if b is None
-                         else f"{b} bits", key=K + "quant.act_bits", help=lf.HELP["quant.act_bits"], **KEEP)
+            c2.selectbox(lf.label("quant.act_bits"), [None, 2, 3, 4, 5, 6, 7, 8],
+                         format_func=lambda b: "float (off)" if b is None else f"{b} bits", key=K + "quant.act_bits",
+                         help=lf.HELP["quant.act_bits"], **KEEP)
         c3.number_input(lf.label("train.seed"), value=lf.default("train.seed"), step=1, key=K + "train.seed",
                         help=lf.HELP["train.seed"], **KEEP)
         for key in ("quant.init_bits", "quant.act_bits", "train.seed"):
@@ -298,17 +308,18 @@ with left:
         c1, c2 = st.columns(2)
         c1.toggle(lf.label("quant.keep_first_last"), value=lf.default("quant.keep_first_last"),
                   key=K + "quant.keep_first_last", help=lf.HELP["quant.keep_first_last"], **KEEP)
-        c2.selectbox(lf.label("quant.grid"), list(WEIGHT_GRIDS), index=list(WEIGHT_GRIDS).index(lf.default("quant.grid")),
-                     key=K + "quant.grid", help=lf.HELP["quant.grid"], **KEEP)
+        c2.selectbox(lf.label("quant.grid"), list(WEIGHT_GRIDS),
+                     index=list(WEIGHT_GRIDS).index(lf.default("quant.grid")), key=K + "quant.grid",
+                     help=lf.HELP["quant.grid"], **KEEP)
         error("quant.grid")
         with st.expander("Advanced: optimizer and logging"):
             c1, c2, c3, c4 = st.columns(4)
-            c1.number_input(lf.label("train.batch_size"), value=lf.default("train.batch_size"), step=1, key=K + "train.batch_size",
-                            **KEEP)
-            c2.number_input(lf.label("train.lr"), value=lf.default("train.lr"), format="%.4f", step=0.01, key=K + "train.lr",
-                            **KEEP)
-            c3.number_input(lf.label("train.log_every"), value=lf.default("train.log_every"), step=1, key=K + "train.log_every",
-                            **KEEP)
+            c1.number_input(lf.label("train.batch_size"), value=lf.default("train.batch_size"), step=1,
+                            key=K + "train.batch_size", **KEEP)
+            c2.number_input(lf.label("train.lr"), value=lf.default("train.lr"), format="%.4f", step=0.01,
+                            key=K + "train.lr", **KEEP)
+            c3.number_input(lf.label("train.log_every"), value=lf.default("train.log_every"), step=1,
+                            key=K + "train.log_every", **KEEP)
             c4.number_input(lf.label("train.threads"), value=lf.default("train.threads"), step=1,
                             key=K + "train.threads", **KEEP)
             for key in ("train.batch_size", "train.lr", "train.log_every", "train.threads"):
