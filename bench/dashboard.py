@@ -14,6 +14,10 @@ metric takes from the worker's write to the page's data read.
    screen, add up to one page refresh period (2 s) on top.
 4. The Curves view (``bench/curves_view.py``): one refresh's figures for 10 runs × 5 metrics × 5,000
    steps (target ≤ 300 ms) and, in chromium, the time from a store write to the point on screen.
+5. First load after a restart: a fresh ``streamlit run dashboard/app.py`` (its own MSQ_HOME, empty and
+   with a few runs), then Debian's chromium opens the landing page (Runs); the time from the request to
+   the page's main content on screen (the runs table, or "No runs yet"), which includes the first script
+   run: every import the router and the landing page make. ``--first-load-only`` runs just this.
 """
 from __future__ import annotations
 
@@ -22,11 +26,13 @@ import json
 import math
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,6 +171,73 @@ def live_latency(home: Path, layers: int, seconds: float = 8.0) -> list[float]:
     return delays
 
 
+FIRST_CONTENT = ('[data-testid="stMain"] [data-testid="stDataFrame"], '
+                 '[data-testid="stMain"] [data-testid="stAlert"]')   # the runs table, or "No runs yet"
+
+
+def first_load(runs: int) -> dict:
+    """One restart: seconds to a healthy server, then from the browser's request to the landing page's
+    title and its main content (the runs table, or the empty state) visible."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    from browser_helpers import ARGS, CHROMIUM, free_port
+    from playwright.sync_api import sync_playwright
+    with tempfile.TemporaryDirectory(prefix="msq-bench-first-load-") as tmp:
+        home, port = Path(tmp), free_port()
+        store = RunStore(home)
+        for i in range(runs):
+            run_id = store.create_run({"method": "msq", "model": "synthetic", "data": {"name": "synthetic"},
+                                       "reg": {"lam": 2.0 ** i}}, name=f"first load {i}", status="completed")
+            writer = RunWriter(store, run_id, flush_every=3600)
+            writer.add_scalars(10, 1, {"val_acc": 80.0 + i, "avg_bits": 8.0 - i / 2, "compression": 4.0 + i})
+            writer.flush(strict=True)
+        env = {**os.environ, "MSQ_HOME": str(home)}
+        started = time.perf_counter()
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port",
+                                   str(port), "--server.headless", "true"], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=1).read() == b"ok":
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise RuntimeError("the streamlit server did not start") from None
+                    time.sleep(0.1)
+            healthy = time.perf_counter() - started
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                t0 = time.perf_counter()
+                page.goto(f"http://localhost:{port}/")
+                page.locator('[data-testid="stMain"] h1').filter(has_text="Runs").wait_for(timeout=120_000)
+                title = time.perf_counter() - t0
+                page.locator(FIRST_CONTENT).first.wait_for(timeout=120_000)
+                content = time.perf_counter() - t0
+                chart = None
+                if runs:   # the landing page's accuracy-vs-compression chart of the runs shown
+                    page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for(timeout=120_000)
+                    chart = time.perf_counter() - t0
+                browser.close()
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=15)
+    return {"server": healthy, "title": title, "content": content, "chart": chart}
+
+
+def report_first_load(repeats: int) -> None:
+    print(f"\nfirst load after a restart (fresh server each time, chromium; {repeats} repetitions):")
+    for runs in (0, 5):
+        times = [first_load(runs) for _ in range(repeats)]
+        content = [t["content"] for t in times]
+        print(f"  {runs} runs in the store: main content on screen after "
+              + ", ".join(f"{c:.2f}" for c in content) + f" s (median {statistics.median(content):.2f} s); "
+              f"title {statistics.median([t['title'] for t in times]):.2f} s, server healthy "
+              f"{statistics.median([t['server'] for t in times]):.2f} s after its start"
+              + (f"; its chart {statistics.median([t['chart'] for t in times]):.2f} s" if runs else ""))
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -177,7 +250,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     curves_view.add_arguments(parser)
     parser.add_argument("--skip-curves", action="store_true", help="only the live run page")
+    parser.add_argument("--first-load-repeats", type=int, default=3, help="restarts timed in part 5 (0: skip)")
+    parser.add_argument("--first-load-only", action="store_true", help="only part 5, the first load after a restart")
     args = parser.parse_args()
+    if args.first_load_only:
+        report_first_load(args.first_load_repeats)
+        return
     with tempfile.TemporaryDirectory(prefix="msq-bench-dashboard-") as tmp:
         home = Path(tmp)
         t = time.perf_counter()
@@ -201,6 +279,8 @@ def main() -> None:
         print(f"  on screen: plus the page refresh (every 2 s) → typically ≤ {pct(delays, 0.95) / 1000 + 2:.1f} s")
     if not args.skip_curves:
         curves_view.report(args)   # 4. the Curves view: figures for runs × metrics × steps, write → screen
+    if args.first_load_repeats:
+        report_first_load(args.first_load_repeats)   # 5. the first page load after a restart
 
 
 if __name__ == "__main__":

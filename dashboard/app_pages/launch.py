@@ -106,9 +106,10 @@ def launch() -> None:
 
 
 def error(key: str) -> None:
+    """The field's error, led by its label as the form shows it, with its config key in small print."""
     message = st.session_state.get("launch_errors", {}).get(key)
     if message:
-        st.error(message, icon=":material/error:")
+        st.error(lf.error_markdown(key, message), icon=":material/error:")
 
 
 def section(title: str, caption: str = ""):
@@ -122,10 +123,10 @@ def section(title: str, caption: str = ""):
 def bsq_options() -> None:
     """BSQ: the group-Lasso strength on its own log grid, and how often bit planes are re-quantized."""
     c1, c2 = st.columns([3, 1])
-    c1.select_slider("BSQ decay α — group-Lasso strength (log scale)", options=lf.DECAY_GRID,
+    c1.select_slider(lf.label("bsq.decay"), options=lf.DECAY_GRID,
                      value=lf.default("bsq.decay"), format_func=lf.format_lam, key=K + "bsq.decay",
                      help=lf.HELP["bsq.decay"], **KEEP)
-    c2.number_input("Re-quantize (epochs)", value=lf.default("bsq.requant_every"), step=1,
+    c2.number_input(lf.label("bsq.requant_every"), value=lf.default("bsq.requant_every"), step=1,
                     key=K + "bsq.requant_every", help=lf.HELP["bsq.requant_every"], **KEEP)
     st.caption("Higher α pushes whole bit planes to zero faster; a re-quantization then drops them (fewer bits).")
     for key in ("bsq.decay", "bsq.requant_every"):
@@ -135,29 +136,35 @@ def bsq_options() -> None:
 def multibit_options() -> None:
     """Multi-bit (EMQ): widths, activation widths, bias correction / shared BatchNorm, bit-wise coresets."""
     c1, c2, c3 = st.columns(3)
-    c1.text_input("Widths to train", value="2,3,4,8", key=K + "multibit.bits", help=lf.HELP["multibit.bits"], **KEEP)
-    c2.text_input("Unseen widths to evaluate", value="5,6,7", key=K + "multibit.eval_bits",
+    c1.text_input(lf.label("multibit.bits"), value="2,3,4,8", key=K + "multibit.bits", help=lf.HELP["multibit.bits"],
+                  **KEEP)
+    c2.text_input(lf.label("multibit.eval_bits"), value="5,6,7", key=K + "multibit.eval_bits",
                   help=lf.HELP["multibit.eval_bits"], **KEEP)
-    c3.selectbox("Activation bits", lf.ACT_BITS_CHOICES, format_func=lf.format_act_bits, key=K + "multibit.act_bits",
+    c3.selectbox(lf.label("multibit.act_bits"), lf.ACT_BITS_CHOICES, format_func=lf.format_act_bits,
+                 key=K + "multibit.act_bits",
                  help=lf.HELP["multibit.act_bits"], **KEEP)
     for key in ("multibit.bits", "multibit.eval_bits", "multibit.act_bits"):
         error(key)
     c1, c2 = st.columns(2)
-    c1.toggle("Weight bias correction", value=lf.default("multibit.bias_correction"), key=K + "multibit.bias_correction",
+    c1.toggle(lf.label("multibit.bias_correction"), value=lf.default("multibit.bias_correction"),
+              key=K + "multibit.bias_correction",
               help=lf.HELP["multibit.bias_correction"], **KEEP)
-    c2.toggle("One shared BatchNorm", value=lf.default("multibit.shared_bn"), key=K + "multibit.shared_bn",
+    c2.toggle(lf.label("multibit.shared_bn"), value=lf.default("multibit.shared_bn"), key=K + "multibit.shared_bn",
               help=lf.HELP["multibit.shared_bn"], **KEEP)
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-    fraction = c1.slider("Coreset fraction per width", 0.05, 1.0, value=float(lf.default("multibit.coreset_fraction")),
+    fraction = c1.slider(lf.label("multibit.coreset_fraction"), 0.05, 1.0,
+                         value=float(lf.default("multibit.coreset_fraction")),
                          step=0.05, key=K + "multibit.coreset_fraction", help=lf.HELP["multibit.coreset_fraction"],
                          **KEEP)
     full = fraction >= 1.0
-    c2.number_input("Re-select (epochs)", value=lf.default("multibit.reselect_every"), step=1, disabled=full,
+    c2.number_input(lf.label("multibit.reselect_every"), value=lf.default("multibit.reselect_every"), step=1,
+                    disabled=full,
                     key=K + "multibit.reselect_every", help=lf.HELP["multibit.reselect_every"], **KEEP)
-    c3.selectbox("Selection", list(CORESET_SELECTIONS), index=list(CORESET_SELECTIONS).index(
+    c3.selectbox(lf.label("multibit.selection"), list(CORESET_SELECTIONS), index=list(CORESET_SELECTIONS).index(
         lf.default("multibit.selection")), disabled=full, key=K + "multibit.selection",
         help=lf.HELP["multibit.selection"], **KEEP)
-    c4.selectbox("Score", list(CORESET_SCORES), index=list(CORESET_SCORES).index(lf.default("multibit.score")),
+    c4.selectbox(lf.label("multibit.score"), list(CORESET_SCORES),
+                 index=list(CORESET_SCORES).index(lf.default("multibit.score")),
                  disabled=full, key=K + "multibit.score", help=lf.HELP["multibit.score"], **KEEP)
     st.caption("Full data: every width sees every sample each epoch." if full else
                f"Each width trains on its own {fraction:.0%} of the training set, the samples its own model finds "
@@ -189,16 +196,17 @@ with left:
         choice = c1.selectbox("Model", models, index=models.index("lenet5") if "lenet5" in models else 0,
                               key=K + "model_choice", **KEEP)
         if choice == lf.CUSTOM_MODEL:
-            c1.text_input("Model file and factory", key=K + "model_path", placeholder="my_models/net.py:make_model",
+            c1.text_input(lf.label("model"), key=K + "model_path", placeholder="my_models/net.py:make_model",
                           help="A Python file and a function in it that returns a torch.nn.Module.", **KEEP)
-            c1.text_input("Float checkpoint (optional)", key=K + "checkpoint", placeholder="float.pt", **KEEP)
+            c1.text_input(lf.label("checkpoint"), key=K + "checkpoint", placeholder="float.pt", **KEEP)
         else:
             c1.caption(cat["models"].get(choice, ""))
         with c1:
             error("model")
             error("checkpoint")
         datasets = list(cat["datasets"]) + [lf.IMAGEFOLDER]
-        dataset = c2.selectbox("Dataset", datasets, index=datasets.index("mnist5k") if "mnist5k" in datasets else 0,
+        dataset = c2.selectbox(lf.label("data.name"), datasets,
+                               index=datasets.index("mnist5k") if "mnist5k" in datasets else 0,
                                key=K + "dataset_choice", **KEEP)
         info = cat["datasets"].get(dataset) or {}
         if dataset == lf.IMAGEFOLDER:
@@ -206,8 +214,8 @@ with left:
         else:
             c2.caption(info.get("description", ""))
             if not info.get("bundled", True):
-                c2.text_input("Local data root", value=lf.default("data.root"), key=K + "data.root", **KEEP)
-                c2.toggle("Allow download", value=False, key=K + "data.download",
+                c2.text_input(lf.label("data.root"), value=lf.default("data.root"), key=K + "data.root", **KEEP)
+                c2.toggle(lf.label("data.download"), value=False, key=K + "data.download",
                           help="Nothing downloads unless you ask; the network may be off.", **KEEP)
         with c2:
             error("data.name")
@@ -215,20 +223,21 @@ with left:
         devices = resources.devices()
         labels = dict(devices)
         c1, c2 = st.columns([3, 1])
-        c1.selectbox("Device", [d for d, _ in devices], index=1 if len(devices) > 1 else 0,   # any free GPU, if any
+        c1.selectbox(lf.label("train.device"), [d for d, _ in devices],
+                     index=1 if len(devices) > 1 else 0,   # any free GPU, if any
                      format_func=labels.get, key=K + "train.device", help=lf.HELP["train.device"], **KEEP)
-        c2.number_input("Processes per run", value=lf.default("train.nproc"), step=1, key=K + "train.nproc",
+        c2.number_input(lf.label("train.nproc"), value=lf.default("train.nproc"), step=1, key=K + "train.nproc",
                         help=lf.HELP["train.nproc"], **KEEP)
         error("train.device")
         error("train.nproc")
 
     with section("Method"):
-        method = st.segmented_control("Method", list(METHODS), default="msq", required=True, key=K + "method",
+        method = st.segmented_control(lf.label("method"), list(METHODS), default="msq", required=True, key=K + "method",
                                       label_visibility="collapsed", **KEEP)
         st.caption(lf.METHOD_HELP.get(method or "msq", ""))
         error("method")
         if method == "uniform":
-            st.number_input("Bits of every searched layer", value=lf.default("uniform_bits"), step=1,
+            st.number_input(lf.label("uniform_bits"), value=lf.default("uniform_bits"), step=1,
                             key=K + "uniform_bits", help=lf.HELP["uniform_bits"], **KEEP)
             error("uniform_bits")
         elif method == "bsq":
@@ -236,13 +245,13 @@ with left:
         elif method == "multibit":
             multibit_options()
         elif method == "hawq":
-            st.number_input("Target average bits (sign included)", value=2.0, step=0.25,
+            st.number_input(lf.label("prune.target_avg_bits"), value=2.0, step=0.25,
                             key=K + "prune.target_avg_bits", help=lf.HELP["prune.target_avg_bits"], **KEEP)
             error("prune.target_avg_bits")
 
     if (method or "msq") == "msq":
         with section("Bit-level sparsity search"):
-            st.select_slider("λ — LSB-penalty strength (log scale)", options=lf.lam_options(lf.default("reg.lam")),
+            st.select_slider(lf.label("reg.lam"), options=lf.lam_options(lf.default("reg.lam")),
                              value=lf.default("reg.lam"), format_func=lf.format_lam, key=K + "reg.lam",
                              help=lf.HELP["reg.lam"], disabled=bool(_get("sweep")), **KEEP)
             if _get("sweep"):
@@ -251,66 +260,67 @@ with left:
                        "driven to zero → more bits pruned (smaller model), usually at some accuracy cost.")
             error("reg.lam")
             c1, c2, c3 = st.columns(3)
-            c1.number_input("α — prune threshold", value=lf.default("prune.threshold"), step=0.01, format="%.3f",
+            c1.number_input(lf.label("prune.threshold"), value=lf.default("prune.threshold"), step=0.01, format="%.3f",
                             key=K + "prune.threshold", help=lf.HELP["prune.threshold"], **KEEP)
-            c2.number_input("Prune every (epochs)", value=lf.default("prune.every"), step=1, key=K + "prune.every",
+            c2.number_input(lf.label("prune.every"), value=lf.default("prune.every"), step=1, key=K + "prune.every",
                             help=lf.HELP["prune.every"], **KEEP)
-            c3.number_input("Minimum bits", value=lf.default("prune.min_bits"), step=1, key=K + "prune.min_bits",
+            c3.number_input(lf.label("prune.min_bits"), value=lf.default("prune.min_bits"), step=1,
+                            key=K + "prune.min_bits",
                             help=lf.HELP["prune.min_bits"], **KEEP)
             st.caption("α: a layer drops its LSB once the fraction of weights with an odd code (its LSB density) "
                        "is ≤ α — the LSB plane is then (almost) empty and removing it changes (almost) nothing.")
             for key in ("prune.threshold", "prune.every", "prune.min_bits"):
                 error(key)
             c1, c2 = st.columns(2)
-            hessian = c1.toggle("Hessian-aware pruning", value=lf.default("hessian.enabled"), key=K + "hessian.enabled",
-                                help=lf.HELP["hessian.enabled"], **KEEP)
-            c2.number_input("Hutchinson probes", value=lf.default("hessian.probes"), step=1, disabled=not hessian,
-                            key=K + "hessian.probes", help=lf.HELP["hessian.probes"], **KEEP)
+            hessian = c1.toggle(lf.label("hessian.enabled"), value=lf.default("hessian.enabled"),
+                                key=K + "hessian.enabled", help=lf.HELP["hessian.enabled"], **KEEP)
+            c2.number_input(lf.label("hessian.probes"), value=lf.default("hessian.probes"), step=1,
+                            disabled=not hessian, key=K + "hessian.probes", help=lf.HELP["hessian.probes"], **KEEP)
             error("hessian.probes")
             c1, c2 = st.columns(2)
             target = c1.toggle("Land on a bit budget (λ steered)", value=False, key=K + "use_target", **KEEP)
-            c2.number_input("Target average bits", value=4.0, step=0.25, disabled=not target,
+            c2.number_input(lf.label("prune.target_avg_bits"), value=4.0, step=0.25, disabled=not target,
                             key=K + "prune.target_avg_bits", help=lf.HELP["prune.target_avg_bits"], **KEEP)
             error("prune.target_avg_bits")
 
     with section("Schedule and precision", SCHEDULE.get(method or "msq", "")):
         c1, c2, c3 = st.columns(3)
-        for col, key, label in ((c1, "train.pretrain_epochs", "Pretrain epochs"),
-                                (c2, "train.search_epochs", "Search epochs"),
-                                (c3, "train.finetune_epochs", "Finetune epochs")):
-            col.number_input(label, value=lf.default(key), step=1, key=K + key, help=lf.HELP[key], **KEEP)
+        for col, key in ((c1, "train.pretrain_epochs"), (c2, "train.search_epochs"), (c3, "train.finetune_epochs")):
+            col.number_input(lf.label(key), value=lf.default(key), step=1, key=K + key, help=lf.HELP[key], **KEEP)
             with col:
                 error(key)
         c1, c2, c3 = st.columns(3)
         if method in ("uniform", "multibit"):   # their widths are set in the Method section
             c1.caption("**Initial bits** — set by the method above")
         else:
-            c1.slider("Initial bits", 2, 8, value=lf.default("quant.init_bits"), key=K + "quant.init_bits",
+            c1.slider(lf.label("quant.init_bits"), 2, 8, value=lf.default("quant.init_bits"), key=K + "quant.init_bits",
                       help=lf.HELP["quant.init_bits"], **KEEP)
         if method == "multibit":
             c2.caption("**Activation bits** — set by the method above")
         else:
-            c2.selectbox("Activation bits", [None, 2, 3, 4, 5, 6, 7, 8], format_func=lambda b: "float (off)" if b is None
-                         else f"{b} bits", key=K + "quant.act_bits", help=lf.HELP["quant.act_bits"], **KEEP)
-        c3.number_input("Seed", value=lf.default("train.seed"), step=1, key=K + "train.seed",
+            c2.selectbox(lf.label("quant.act_bits"), [None, 2, 3, 4, 5, 6, 7, 8],
+                         format_func=lambda b: "float (off)" if b is None else f"{b} bits", key=K + "quant.act_bits",
+                         help=lf.HELP["quant.act_bits"], **KEEP)
+        c3.number_input(lf.label("train.seed"), value=lf.default("train.seed"), step=1, key=K + "train.seed",
                         help=lf.HELP["train.seed"], **KEEP)
         for key in ("quant.init_bits", "quant.act_bits", "train.seed"):
             error(key)
         c1, c2 = st.columns(2)
-        c1.toggle("Keep the first and last layers at fixed bits", value=lf.default("quant.keep_first_last"),
+        c1.toggle(lf.label("quant.keep_first_last"), value=lf.default("quant.keep_first_last"),
                   key=K + "quant.keep_first_last", help=lf.HELP["quant.keep_first_last"], **KEEP)
-        c2.selectbox("Weight grid", list(WEIGHT_GRIDS), index=list(WEIGHT_GRIDS).index(lf.default("quant.grid")),
-                     key=K + "quant.grid", help=lf.HELP["quant.grid"], **KEEP)
+        c2.selectbox(lf.label("quant.grid"), list(WEIGHT_GRIDS),
+                     index=list(WEIGHT_GRIDS).index(lf.default("quant.grid")), key=K + "quant.grid",
+                     help=lf.HELP["quant.grid"], **KEEP)
         error("quant.grid")
         with st.expander("Advanced: optimizer and logging"):
             c1, c2, c3, c4 = st.columns(4)
-            c1.number_input("Batch size", value=lf.default("train.batch_size"), step=1, key=K + "train.batch_size",
-                            **KEEP)
-            c2.number_input("Learning rate", value=lf.default("train.lr"), format="%.4f", step=0.01, key=K + "train.lr",
-                            **KEEP)
-            c3.number_input("Log every (steps)", value=lf.default("train.log_every"), step=1, key=K + "train.log_every",
-                            **KEEP)
-            c4.number_input("CPU threads (0 = auto)", value=lf.default("train.threads"), step=1,
+            c1.number_input(lf.label("train.batch_size"), value=lf.default("train.batch_size"), step=1,
+                            key=K + "train.batch_size", **KEEP)
+            c2.number_input(lf.label("train.lr"), value=lf.default("train.lr"), format="%.4f", step=0.01,
+                            key=K + "train.lr", **KEEP)
+            c3.number_input(lf.label("train.log_every"), value=lf.default("train.log_every"), step=1,
+                            key=K + "train.log_every", **KEEP)
+            c4.number_input(lf.label("train.threads"), value=lf.default("train.threads"), step=1,
                             key=K + "train.threads", **KEEP)
             for key in ("train.batch_size", "train.lr", "train.log_every", "train.threads"):
                 error(key)
@@ -318,11 +328,11 @@ with left:
 with right:
     values, lams, _ = collect()
     with section("Launch"):
-        st.text_input("Run name (optional)", key=K + "name", placeholder=f"{values['model']} on {values['data.name']}",
+        st.text_input(lf.label("name"), key=K + "name", placeholder=f"{values['model']} on {values['data.name']}",
                       **KEEP)
         error("name")
         if (method or "msq") == "msq":
-            sweep = st.toggle("λ sweep: several runs, one per λ", key=K + "sweep", **KEEP)
+            sweep = st.toggle(f"{lf.label('sweep')}: several runs, one per λ", key=K + "sweep", **KEEP)
             if sweep:
                 st.select_slider("λ range", options=lf.LAM_GRID, value=(10.0, 100.0), format_func=lf.format_lam,
                                  key=K + "sweep_range", **KEEP)
@@ -338,10 +348,11 @@ with right:
         st.button(f"Launch {plural}", type="primary", icon=":material/rocket_launch:", on_click=launch,
                   key="launch_button", width="stretch")
         errors = st.session_state.get("launch_errors") or {}
-        if errors:
-            st.error(f"Nothing was launched: {len(errors)} field(s) need fixing — "
-                     + "; ".join(f"**{k}**" for k in errors), icon=":material/error:")
-            error("form")
+        fields = [lf.label(k) for k in errors if k != "form"]   # by the labels shown above
+        if fields:
+            st.error(f"Nothing was launched: {len(fields)} field(s) need fixing — "
+                     + "; ".join(f"**{name}**" for name in fields), icon=":material/error:")
+        error("form")   # the runner refused to queue a run (the runs queued before it are listed below)
         launched = st.session_state.get("launched") or []
         if launched:
             st.success(f"Queued {len(launched)} runs.", icon=":material/check_circle:")

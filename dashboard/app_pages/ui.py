@@ -10,7 +10,6 @@ import threading
 import time
 from typing import Optional, Sequence
 
-import plotly.utils
 import streamlit as st
 
 from dashboard import resources
@@ -97,6 +96,7 @@ def chart(fig, key: str) -> None:
 def chart_panel(figures: list[tuple[str, object, bool]], key: str) -> None:
     """Figures [(name, figure, wide)] in a two-column grid that redraws in place on every refresh, so
     zoom and pan (the figures' ``uirevision``) survive live updates."""
+    import plotly.utils   # only pages with a chart panel pay for plotly's encoder
     items = [{"key": name, "wide": wide, "figure": themed(fig).to_plotly_json()} for name, fig, wide in figures]
     payload = json.dumps(items, cls=plotly.utils.PlotlyJSONEncoder)
     resources.chart_panel()(panel=payload, config=CHART_CONFIG, key=key, default=None)

@@ -6,6 +6,8 @@ log grid, λ sweeps. Pure (no streamlit): the page only draws widgets and calls 
     [1.0, 10.0, 100.0]
     >>> field_of("train.search_epochs = -1 is invalid: allowed an integer in [0, 100000].")
     'train.search_epochs'
+    >>> labelled("train.search_epochs", "train.search_epochs = -1 is invalid: allowed an integer in [0, 100000].")
+    'Search epochs = -1 is invalid: allowed an integer in [0, 100000].'
 """
 from __future__ import annotations
 
@@ -29,6 +31,53 @@ LAM_GRID = sorted({round(m * 10.0 ** e, 6) for e in range(-1, 4) for m in R10} |
 # BSQ's decay α lives orders of magnitude lower (default 5e-3): 1e-5 … 1
 DECAY_GRID = sorted({float(f"{m * 10.0 ** e:.3g}") for e in range(-5, 0) for m in R10} | {1.0})
 ACT_BITS_CHOICES = ["same", "none", 2, 3, 4, 5, 6, 7, 8]   # multibit.act_bits ("none": a selectbox reads None as empty)
+
+# The form's label of every field it shows, by config key (dotted; a run-level field by its bare name),
+# plus the form-only controls that can have an error. The page draws each widget with this label and
+# every error about a field is shown under it, so the message the user reads names what is on screen.
+LABELS = {
+    "model": "Model file and factory",
+    "checkpoint": "Float checkpoint (optional)",
+    "data.name": "Dataset",
+    "data.root": "Local data root",
+    "data.download": "Allow download",
+    "train.device": "Device",
+    "train.nproc": "Processes per run",
+    "method": "Method",
+    "uniform_bits": "Bits of every searched layer",
+    "bsq.decay": "BSQ decay α — group-Lasso strength (log scale)",
+    "bsq.requant_every": "Re-quantize (epochs)",
+    "multibit.bits": "Widths to train",
+    "multibit.eval_bits": "Unseen widths to evaluate",
+    "multibit.act_bits": "Activation bits",
+    "multibit.bias_correction": "Weight bias correction",
+    "multibit.shared_bn": "One shared BatchNorm",
+    "multibit.coreset_fraction": "Coreset fraction per width",
+    "multibit.reselect_every": "Re-select (epochs)",
+    "multibit.selection": "Selection",
+    "multibit.score": "Score",
+    "reg.lam": "λ — LSB-penalty strength (log scale)",
+    "prune.threshold": "α — prune threshold",
+    "prune.every": "Prune every (epochs)",
+    "prune.min_bits": "Minimum bits",
+    "prune.target_avg_bits": "Target average bits (sign included)",
+    "hessian.enabled": "Hessian-aware pruning",
+    "hessian.probes": "Hutchinson probes",
+    "train.pretrain_epochs": "Pretrain epochs",
+    "train.search_epochs": "Search epochs",
+    "train.finetune_epochs": "Finetune epochs",
+    "quant.init_bits": "Initial bits",
+    "quant.act_bits": "Activation bits",
+    "quant.keep_first_last": "Keep the first and last layers at fixed bits",
+    "quant.grid": "Weight grid",
+    "train.seed": "Seed",
+    "train.batch_size": "Batch size",
+    "train.lr": "Learning rate",
+    "train.log_every": "Log every (steps)",
+    "train.threads": "CPU threads (0 = auto)",
+    "name": "Run name (optional)",
+}
+FORM_ONLY = {"sweep": "λ sweep"}   # errors of controls that are no config field (no key to show)
 
 HELP = {
     "reg.lam": "λ scales the L1 penalty on the weights' least-significant bits. Larger λ pushes more LSBs to "
@@ -85,6 +134,36 @@ METHOD_HELP = {
     "hawq": "HAWQ-style baseline: widths chosen once from the float model's Hessian traces for the budget (exact "
             "knapsack), then QAT at those widths.",
 }
+
+
+def label(key: str) -> str:
+    """The form's label of a field (or form control); a key the form does not show stays the key."""
+    return LABELS.get(key) or FORM_ONLY.get(key) or key
+
+
+def _key_prefixes(key: str) -> tuple[str, ...]:
+    """How a message may name ``key`` at its start: "train.lr"; a run-level field also as "run.name"."""
+    return (key,) if "." in key else (key, f"run.{key}")
+
+
+def labelled(key: str, message: str) -> str:
+    """``message`` with the config key it starts with replaced by the form's label of that field
+    ("train.batch_size = 0 is invalid…" -> "Batch size = 0 is invalid…"); other messages unchanged."""
+    if key not in LABELS:
+        return message
+    for prefix in _key_prefixes(key):
+        if message.startswith(prefix + " = "):
+            return LABELS[key] + message[len(prefix):]
+    return message
+
+
+def error_markdown(key: str, message: str) -> str:
+    """What the form shows for a field's error: the message led by the field's label, then (small) the
+    config key, for those who set it in a config file or on the command line."""
+    text = labelled(key, message)
+    if key in LABELS:
+        text += f"\n\n:small[config key `{key}`]"
+    return text
 
 
 def default(key: str) -> Any:
@@ -172,12 +251,12 @@ def format_lam(value: float) -> str:
 def sweep_values(lo: float, hi: float, count: int) -> list[float]:
     """``count`` λ values evenly spaced on a log scale from ``lo`` to ``hi`` (3 significant digits)."""
     if count < 1:
-        raise ConfigError(f"sweep count = {count!r} is invalid: allowed an integer >= 1")
+        raise ConfigError(f"Runs in the sweep = {count!r} is invalid: allowed an integer >= 1")
     lo, hi = sorted((float(lo), float(hi)))
     if count == 1 or lo == hi:
         return [lo]
     if lo <= 0:
-        raise ConfigError(f"sweep λ from = {lo!r} is invalid: a log-spaced sweep needs λ > 0")
+        raise ConfigError(f"λ range from = {lo!r} is invalid: a log-spaced sweep needs λ > 0")
     out = []
     for i in range(count):
         value = math.exp(math.log(lo) + i * (math.log(hi) - math.log(lo)) / (count - 1))
@@ -244,7 +323,8 @@ def check_paths(values: dict[str, Any], root: Path = Path("."), models: Optional
             errors["model"] = (f"model = {model!r} needs a factory: write path/to/file.py:make_model, where "
                                "make_model() returns a torch.nn.Module")
         elif not (root / path).is_file():
-            errors["model"] = f"model file {path!r} does not exist (relative to {root.resolve()})"
+            errors["model"] = (f"model = {model!r}: the file {path!r} does not exist (relative to "
+                               f"{root.resolve()})")
     checkpoint = values.get("checkpoint")
     if checkpoint and not (root / checkpoint).is_file():
         errors["checkpoint"] = f"checkpoint = {checkpoint!r}: no such file (relative to {root.resolve()})"

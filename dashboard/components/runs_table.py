@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import html
-from typing import Iterable, Optional, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 from dashboard.components.progress import format_seconds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ["name", "status", "method", "model", "dataset", "λ", "accuracy (%)", "compression (×)",
            "avg bits", "step", "duration", "created", "id"]
@@ -19,6 +20,8 @@ STATUS_COLORS = {"running": "#15803d", "queued": "#b45309", "completed": "#1d4ed
 
 
 def runs_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    import pandas as pd   # here, not at import: every page imports this module (the status bar's counts), an
+    # empty store's landing page needs no DataFrame, and pandas is most of the first script run's imports
     data = [{"id": r["id"], "name": r.get("name") or "", "status": r.get("status"), "method": r.get("method"),
              "model": r.get("model"), "dataset": r.get("dataset"),
              "λ": r.get("lam") if r.get("method") in ("msq", None) else None,   # λ means nothing to the others

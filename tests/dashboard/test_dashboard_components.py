@@ -26,6 +26,19 @@ def test_validate_reports_every_bad_field_with_the_dataclass_message():
     assert lf.validate(lf.build_config({"model": "tinycnn", "data.name": "digits"})) == {}
 
 
+def test_errors_are_led_by_the_form_label_and_keys_the_form_does_not_show_keep_the_key():
+    errors = lf.validate(lf.build_config({"train.batch_size": 0, "train.momentum": -1.0, "uniform_bits": 0}))
+    assert lf.labelled("train.batch_size", errors["train.batch_size"]).startswith("Batch size = 0 is invalid")
+    assert lf.labelled("uniform_bits", errors["uniform_bits"]).startswith("Bits of every searched layer = 0 is")
+    assert lf.error_markdown("train.batch_size", errors["train.batch_size"]).endswith(
+        ":small[config key `train.batch_size`]")
+    assert "train.momentum" not in lf.LABELS                      # not on the form: the message keeps its key
+    assert lf.error_markdown("train.momentum", errors["train.momentum"]) == errors["train.momentum"]
+    assert errors["train.momentum"].startswith("train.momentum = -1.0 is invalid")
+    assert lf.labelled("train.lr", "train.lrx = 1 is invalid") == "train.lrx = 1 is invalid"   # whole keys only
+    assert lf.label("sweep") == "λ sweep" and lf.label("form") == "form"
+
+
 def test_lambda_grid_and_sweeps_are_log_spaced():
     assert lf.LAM_GRID[0] == 0.1 and lf.LAM_GRID[-1] == 10000.0 and 32.0 in lf.LAM_GRID
     assert lf.lam_options(33.0).count(33.0) == 1 and 0.0 in lf.lam_options(0.0) and -1.0 not in lf.lam_options(-1.0)

@@ -88,10 +88,99 @@ def test_invalid_fields_show_their_errors_and_launch_nothing(fresh_app):
     fill_launch_form(at, **{"train.search_epochs": -1, "prune.threshold": 1.5, "train.batch_size": 0})
     at.button(key="launch_button").click().run()
     errors = " ".join(texts(at, "error"))
-    assert "train.search_epochs = -1 is invalid: allowed an integer in [0, 100000]" in errors
-    assert "prune.threshold = 1.5 is invalid" in errors and "train.batch_size = 0 is invalid" in errors
-    assert "Nothing was launched: 3 field(s) need fixing" in errors
+    assert "Search epochs = -1 is invalid: allowed an integer in [0, 100000]" in errors
+    assert "α — prune threshold = 1.5 is invalid" in errors and "Batch size = 0 is invalid" in errors
+    assert ("Nothing was launched: 3 field(s) need fixing — **α — prune threshold**; **Search epochs**; "
+            "**Batch size**") in errors
     assert RunStore(fresh_app_home(at)).list_runs() == []
+
+
+def field_errors(at) -> dict[str, str]:
+    """{config key: the error shown for it} of every field error on the launch page (the summary and a
+    runner error carry no config key)."""
+    import re
+    out = {}
+    for text in texts(at, "error"):
+        keys = re.findall(r":small\[config key `([\w.]+)`\]", text)
+        if keys:
+            out[keys[0]] = text
+    return out
+
+
+def assert_named_by_label(errors: dict[str, str], bad: dict) -> None:
+    from dashboard.components.launch_form import LABELS
+    assert set(errors) == set(bad)
+    for key, text in errors.items():
+        value = bad[key]
+        assert text.startswith(f"{LABELS[key]} = {value!r}"), text          # the label on screen leads
+        assert not text.startswith(key) and not text.startswith(f"run.{key}"), text   # the raw key does not
+
+
+MSQ_BAD = {"train.pretrain_epochs": -1, "train.search_epochs": -1, "train.finetune_epochs": -2,
+           "prune.threshold": 1.5, "prune.every": 0, "prune.min_bits": 0, "hessian.probes": 0, "train.nproc": 0,
+           "train.seed": -1, "train.batch_size": 0, "train.lr": -1.0, "train.log_every": 0, "train.threads": -1}
+
+
+def test_every_bad_number_of_the_form_is_named_by_its_label_with_the_config_key_in_small_print(fresh_app):
+    at = open_page(fresh_app, "launch")
+    fill_launch_form(at, **MSQ_BAD)
+    at.toggle(key="f:use_target").set_value(True).run()
+    at.number_input(key="f:prune.target_avg_bits").set_value(0.5)
+    at.text_input(key="f:name").input("x" * 201)
+    at.run()
+    at.button(key="launch_button").click().run()
+    assert not at.exception
+    errors = field_errors(at)
+    assert_named_by_label(errors, {**MSQ_BAD, "prune.target_avg_bits": 0.5, "name": "x" * 201})
+    assert errors["train.batch_size"].startswith("Batch size = 0 is invalid: allowed an integer in [1, 65536]")
+    assert errors["train.batch_size"].endswith(":small[config key `train.batch_size`]")
+    [summary] = [e for e in texts(at, "error") if e.startswith("Nothing was launched")]
+    assert "**Batch size**" in summary and "train.batch_size" not in summary
+    assert RunStore(fresh_app_home(at)).list_runs() == []
+
+
+@pytest.mark.parametrize("method, widgets, bad", [
+    ("uniform", {"uniform_bits": 0}, {"uniform_bits": 0}),
+    ("bsq", {"bsq.requant_every": 0}, {"bsq.requant_every": 0}),
+    ("hawq", {"prune.target_avg_bits": 40.0}, {"prune.target_avg_bits": 40.0}),
+    ("multibit", {"multibit.reselect_every": 0, "multibit.bits": "2, x"},
+     {"multibit.reselect_every": 0, "multibit.bits": "2, x"}),
+])
+def test_each_methods_own_fields_are_named_by_their_labels(fresh_app, method, widgets, bad):
+    at = open_page(fresh_app, "launch")
+    fill_launch_form(at)
+    at.segmented_control(key="f:method").set_value(method).run()
+    if method == "multibit":
+        at.slider(key="f:multibit.coreset_fraction").set_value(0.5).run()   # re-selection is on below 1.0
+    for key, value in widgets.items():
+        widget = at.text_input(key=f"f:{key}") if isinstance(value, str) else at.number_input(key=f"f:{key}")
+        widget.input(value) if isinstance(value, str) else widget.set_value(value)
+    at.run()
+    at.button(key="launch_button").click().run()
+    assert not at.exception
+    assert_named_by_label(field_errors(at), bad)
+    assert RunStore(fresh_app_home(at)).list_runs() == []
+
+
+def test_the_form_draws_each_field_with_the_label_its_errors_use(fresh_app):
+    from dashboard.components.launch_form import LABELS
+    at = open_page(fresh_app, "launch")
+    fields = {"model_path": "model", "dataset_choice": "data.name"}   # widgets whose key is not the config key
+    seen = {}
+    at.selectbox(key="f:model_choice").set_value("your own model file…").run()
+    at.selectbox(key="f:dataset_choice").set_value("cifar10").run()      # not bundled: a data root and download
+    for method in ("msq", "uniform", "bsq", "multibit", "hawq"):
+        at.segmented_control(key="f:method").set_value(method).run()
+        for kind in ("number_input", "selectbox", "toggle", "slider", "select_slider", "text_input",
+                     "segmented_control"):
+            for widget in getattr(at, kind):
+                name = (widget.key or "")[2:] if (widget.key or "").startswith("f:") else None
+                key = fields.get(name, name)
+                if key in LABELS:
+                    seen[key] = widget.label
+    assert not at.exception
+    assert all(seen[key] == LABELS[key] for key in seen), {k: v for k, v in seen.items() if v != LABELS[k]}
+    assert set(seen) == set(LABELS)                  # every labelled field is on the form
 
 
 def test_a_missing_model_file_is_explained_and_nothing_launches(fresh_app):
@@ -100,7 +189,8 @@ def test_a_missing_model_file_is_explained_and_nothing_launches(fresh_app):
     at.selectbox(key="f:model_choice").set_value("your own model file…").run()
     at.text_input(key="f:model_path").input("nowhere/net.py:make").run()
     at.button(key="launch_button").click().run()
-    assert any("model file 'nowhere/net.py' does not exist" in e for e in texts(at, "error"))
+    assert any(e.startswith("Model file and factory = 'nowhere/net.py:make': the file 'nowhere/net.py' does not "
+                            "exist") for e in texts(at, "error"))
     assert RunStore(fresh_app_home(at)).list_runs() == []
 
 
