@@ -53,6 +53,8 @@ def coerce(tp: Any, value: Any) -> tuple[bool, Any]:
     """(whether ``value`` fits type ``tp``, the value to store): "true"/"false" become booleans for bool
     fields and a tuple becomes a list for list fields; nothing else is converted."""
     base, optional = _split_optional(tp)
+    if base is Any:          # the section's own check decides (e.g. multibit.act_bits: "same", None or a width)
+        return True, value
     if value is None:
         return optional, value
     if base is bool:

@@ -105,3 +105,10 @@ def test_import_msq_does_not_import_streamlit_or_torch_for_light_modules():
     code = "import sys, msq, msq.quant, msq.training.trainer; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_field_of_any_type_is_left_to_its_sections_own_check():
+    assert RunConfig().replace(**{"multibit.act_bits": None}).multibit.act_bits is None
+    assert RunConfig().replace(**{"multibit.act_bits": "none"}).multibit.act_bits is None
+    with pytest.raises(ConfigError, match="multibit.act_bits"):
+        RunConfig().replace(**{"multibit.act_bits": "many"})
