@@ -161,9 +161,10 @@ def multibit_model(run_id: str) -> LoadedMultiBit:
 # (one plotly.js load, not one per chart) and redraws each chart in place with Plotly.react, so each
 # figure's ``uirevision`` keeps the user's zoom and pan while new steps arrive. plotly.js comes from the
 # installed plotly package (nothing is fetched from the network); the folder is written once.
-PANEL_HTML = """<!doctype html><html><head><meta charset="utf-8"><script src="plotly.min.js"></script>
+PANEL_HTML = """<!doctype html><html><head><meta charset="utf-8"><meta name="color-scheme" content="light dark">
+<script src="plotly.min.js"></script>
 <style>
-html, body { margin: 0; padding: 0; background: #fff; overflow: hidden; }
+html, body { margin: 0; padding: 0; background: transparent; overflow: hidden; }
 #root { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); column-gap: 32px; row-gap: 20px; }
 .cell.wide { grid-column: 1 / -1; }
 @media (max-width: 900px) { #root { grid-template-columns: minmax(0, 1fr); } }

@@ -62,9 +62,9 @@ RELATIVE_COLORSCALE = [[0.0, "#2166ac"], [0.35, "#92c5de"], [0.5, "#f7f7f7"], [0
 FONT = {"family": "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
         "size": 12, "color": "#1f2937"}
 GRID, AXIS_LINE, INK, MUTED = "#eceef2", "#cfd4dc", "#1f2937", "#6b7280"
-# the same frame on a dark page (the dashboard in a browser that prefers dark): Streamlit's dark
-# background, light ink, dim grid; the data colours (bit scale, run colours) stay as they are
-DARK_PAPER, DARK_GRID, DARK_AXIS_LINE, DARK_INK = "#0e1117", "#262b36", "#4b5563", "#e5e7eb"
+# the same frame on a dark page (the dashboard in a browser that prefers dark): see-through, so the
+# page's own dark background shows, light ink, dim grid; the data colours (bit scale, runs) stay
+DARK_PAPER, DARK_GRID, DARK_AXIS_LINE, DARK_INK = "rgba(0,0,0,0)", "#30363f", "#4b5563", "#e5e7eb"
 
 
 def axis(title: str, **extra) -> dict:
