@@ -1,13 +1,11 @@
 """Helpers of the fault tests: tiny real runs, gates that hold a worker at a named point (msq/runs/gates.py),
 and polling with generous deadlines -- nothing here depends on how fast a busy machine is."""
 import json
-import time
 from pathlib import Path
-
-import pytest
 
 from msq.runs import RunStore, gates
 from msq.runs.procs import is_alive
+from recovery_helpers import wait_for as poll_until
 
 FINAL = ("completed", "stopped", "failed")
 STEPS_PER_EPOCH = 23        # tinycnn on digits, batch 64
@@ -21,14 +19,7 @@ def tiny_config(pretrain: int = 1, search: int = 2, finetune: int = 1) -> dict:
 
 
 def wait_for(predicate, what: str, timeout: float = WAIT_S, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    return poll_until(predicate, timeout, what, interval)
 
 
 class Gates:
