@@ -127,7 +127,8 @@ def test_compare_runs_curves_queue_and_no_request_leaves_the_machine(server, bro
     wait_until(lambda: curves(night).get("loss"), 60, "the Curves view in dark mode", page=night)
     assert night.evaluate("getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor") \
         != "rgb(255, 255, 255)"                                       # the theme followed the browser
-    assert curves(night)["loss"]["paper"] == DARK_PAPER                # and so did the charts' frame
+    wait_until(lambda: curves(night).get("loss", {}).get("paper") == DARK_PAPER, 60,   # and so did the charts'
+               "the charts' dark frame", page=night)
     shot(night, "curves-e2e-06c-curves-dark-1440")
     dark.close()
 
