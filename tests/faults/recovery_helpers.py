@@ -5,11 +5,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Optional
-
-import pytest
 
 from msq.config import RunConfig
 from msq.runs import RunStore, new_run_id
@@ -17,6 +14,7 @@ from msq.training.callbacks import Callback
 from msq.training.run_folder import RunFolderCallback
 from msq.training.store_callback import StoreCallback
 from msq.training.trainer import Trainer
+from runs_helpers import wait_for  # noqa: F401  (tests/runs is on pytest's pythonpath)
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS_PER_EPOCH = 23
@@ -71,18 +69,6 @@ def msq_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -m msq ARGS`` in a real process, as a person runs it."""
     return subprocess.run([sys.executable, "-m", "msq", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def kill_workers(home: Path) -> None:
