@@ -10,6 +10,7 @@ from typing import Optional
 
 from msq.config import RunConfig
 from msq.runs import RunStore, new_run_id
+from msq.runs.procs import is_alive
 from msq.training.callbacks import Callback
 from msq.training.run_folder import RunFolderCallback
 from msq.training.store_callback import StoreCallback
@@ -84,7 +85,12 @@ def kill_workers(home: Path) -> None:
 
 
 def wait_until_final(store: RunStore, run_id: str, timeout: float = 240.0) -> dict:
-    return wait_for(lambda: (r := store.run(run_id))["status"] in FINAL and r, timeout, f"run {run_id} to end")
+    """The run's row once it ended and its worker process is gone: after the store says the run ended the
+    worker still writes result.json, frees its disk reserve and removes temporaries."""
+    run = wait_for(lambda: (r := store.run(run_id))["status"] in FINAL and r, timeout, f"run {run_id} to end")
+    if run["pid"] and run["pid"] != os.getpid():     # a background worker, not a run trained in this process
+        wait_for(lambda: not is_alive(run["pid"], run["pid_start"]), timeout, f"the worker of run {run_id} to exit")
+    return store.run(run_id)
 
 
 def loss_steps(store: RunStore, run_id: str) -> list:
