@@ -11,7 +11,7 @@ The public names are loaded on first use, so ``import msq.runs`` or ``import msq
 """
 from __future__ import annotations
 
-import importlib
+from msq.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -30,12 +30,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'msq' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _EXPORTS, globals())
 
 
 def __dir__():

@@ -9,7 +9,7 @@ Everything here imports torch (and onnx where it writes ONNX); ``msq.report`` ca
 """
 from __future__ import annotations
 
-import importlib
+from msq.lazy import lazy_attributes
 
 _LAZY = {
     "export_onnx": "msq.deploy.onnx_export", "export_run_onnx": "msq.deploy.run_export",
@@ -20,9 +20,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'msq.deploy' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())

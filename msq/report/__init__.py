@@ -3,6 +3,7 @@
 ``msq.report.figures`` builds the shared charts as plain plotly-JSON dicts (no plotly import) with one
 bit colour scale, so the HTML report and the dashboard draw the same charts in the same colours.
 """
+from msq.lazy import lazy_attributes
 from msq.report.figures import (BIT_COLORS, accuracy_vs_compression, bit_allocation_bars,
                                 bit_allocation_heatmap, bit_color, bit_colorscale, lsb_density_heatmap,
                                 pareto_front, relative_sensitivity_heatmap, sensitivity_bars)
@@ -21,10 +22,4 @@ _LAZY = {
 __all__ += sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'msq.report' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
