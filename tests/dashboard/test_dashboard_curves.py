@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from apptest_pages import open_page
 from dashboard.components import comparison, curve_data, curves
 from dashboard.components.curves import unpacked
 from msq.report import figures
@@ -177,15 +178,6 @@ def mixed_app(mixed_store, monkeypatch):
     from conftest import APP
     monkeypatch.setenv("MSQ_HOME", str(mixed_store["home"]))
     return AppTest.from_file(APP, default_timeout=60)
-
-
-def open_page(at, page: str, **query):
-    at.run()
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def panel_figures(at) -> dict:

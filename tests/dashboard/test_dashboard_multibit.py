@@ -15,7 +15,8 @@ from dashboard.components import multibit_charts as mc
 from dashboard.components import launch_form as lf
 from msq.report.figures import bit_color
 from msq.runs import RunStore
-from test_dashboard_pages import open_page, panel, texts
+from apptest_pages import open_page
+from test_dashboard_pages import panel, texts
 
 pytestmark = pytest.mark.xdist_group("dashboard")   # the seeded store is made once per worker
 

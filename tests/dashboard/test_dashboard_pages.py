@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from apptest_pages import open_page
 from dashboard_seed import wait
 from msq.runs import RunStore, reap
 from msq.runs.procs import HOST, process_start_time
@@ -26,15 +27,6 @@ def panel(at) -> list[str]:
     """The names of the charts in the run page's live chart panel, in order."""
     [component] = at.get("component_instance")
     return [item["key"] for item in json.loads(json.loads(component.proto.json_args)["panel"])]
-
-
-def open_page(at, page: str, **query):
-    at.run()
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 # -- launch ---------------------------------------------------------------------------------------
