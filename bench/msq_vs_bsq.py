@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from msq.baselines.bsq import BSQMethod, group_lasso_penalty  # noqa: E402
+from msq.methods.bsq import BSQMethod, group_lasso_penalty  # noqa: E402
 from msq.config import QuantConfig, RunConfig, TrainConfig  # noqa: E402
 from msq.quant import quantize_, searched_layers, set_mode_  # noqa: E402
 from msq.quant.inventory import trainable_param_count  # noqa: E402
@@ -71,8 +71,8 @@ def make_pair(name: str, channels: int, size: int, device: torch.device):
 class SearchStep:
     """One search-phase step as the trainer runs it: task loss + regularizer, backward, SGD step.
 
-    Gradients are cleared first (not after the forward, as the trainer does) so that no gradient of the
-    previous step is alive during the forward of either method.
+    Gradients are cleared first, as the trainer does, so that no gradient of the previous step is alive
+    during the forward of either method.
     """
 
     def __init__(self, model, label: str, batch: int, channels: int, size: int, device: torch.device):
@@ -84,17 +84,19 @@ class SearchStep:
         self.optimizer = make_optimizer(model, TrainConfig(), cfg.train.lr)
         if label == "bsq":
             method = model.bsq_method
-            self.optimizer.register_step_post_hook(method._clamp_planes)
+            self.after_step = lambda: method.after_step(None, None)     # the plane clamp, as the trainer calls it
             self.regularizer = lambda: cfg.bsq.decay * group_lasso_penalty(method._layers)
         else:
             layers = [layer for _, layer in searched_layers(model)]
             self.regularizer = lambda: cfg.reg.lam * lsb_penalty(layers, cfg.reg.norm)
+            self.after_step = lambda: None
 
     def __call__(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(self.model(self.x), self.y) + self.regularizer()
         loss.backward()
         self.optimizer.step()
+        self.after_step()
 
 
 # -- memory ---------------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class LoadedMultiBit:
 def _multibit_model(run_dir: str, checkpoint_mtime_ns: int) -> LoadedMultiBit:
     import torch
 
-    from msq.multibit import load_multibit_run
+    from msq.methods.multibit import load_multibit_run
     # half the cores at most: training workers share this machine, and OpenMP threads that contend with
     # them turn a 10 ms evaluation into half a second (measured on 2 cores with a worker running)
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))

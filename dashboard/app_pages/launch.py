@@ -8,7 +8,9 @@ import streamlit as st
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
-from msq.config import CORESET_SCORES, CORESET_SELECTIONS, METHODS, WEIGHT_GRIDS
+from msq.config import WEIGHT_GRIDS
+from msq.methods import list_methods
+from msq.methods.multibit.config import CORESET_SCORES, CORESET_SELECTIONS
 from msq.errors import MSQError
 from msq.runs import runner
 
@@ -232,7 +234,7 @@ with left:
         error("train.nproc")
 
     with section("Method"):
-        method = st.segmented_control(lf.label("method"), list(METHODS), default="msq", required=True, key=K + "method",
+        method = st.segmented_control(lf.label("method"), list_methods(), default="msq", required=True, key=K + "method",
                                       label_visibility="collapsed", **KEEP)
         st.caption(lf.METHOD_HELP.get(method or "msq", ""))
         error("method")

@@ -1,6 +1,6 @@
 """The what-if mixer's logic: which widths a layer may take, quick allocations (one width everywhere, or
 another run's final per-layer bits), and the accuracy-vs-average-bits chart of the mixes tried. Pure
-(no streamlit, no torch): the page evaluates a mix with ``msq.multibit.load_multibit_run(...).evaluate``.
+(no streamlit, no torch): the page evaluates a mix with ``msq.methods.multibit.load_multibit_run(...).evaluate``.
 
     >>> layers = [{"fqn": "conv1", "bits": 8, "fixed": True}, {"fqn": "conv2", "bits": 8, "fixed": False}]
     >>> uniform_mix(layers, 3)

@@ -53,7 +53,7 @@ def phase_plan(config: Optional[dict], events: list) -> list[PhaseProgress]:
     method = config.get("method")
     if method in ("msq", "bsq"):
         plan = [("pretrain", pre), ("search", search), ("finetune", fine)]
-    elif method in ("uniform", "hawq"):   # msq.training.methods.fixed_width_phases
+    elif method in ("uniform", "hawq"):   # msq.methods.base.fixed_width_phases
         plan = [("pretrain", pre), ("qat", search), ("finetune", fine)]
     elif method == "multibit":
         plan = [("pretrain", pre), ("multibit", search + fine)]

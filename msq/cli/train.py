@@ -10,7 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from msq.config import METHODS, WEIGHT_GRIDS, RunConfig, set_dotted
+from msq.config import WEIGHT_GRIDS, RunConfig, set_dotted
+from msq.methods import list_methods
 from msq.errors import ConfigError
 
 # flag -> dotted config key (None: handled by hand)
@@ -43,7 +44,7 @@ def add_config_flags(p) -> None:
     p.add_argument("--config", help="a run.json (RunConfig as JSON); flags override its values")
     p.add_argument("--model", help="sample model name, tv:NAME or path/to/file.py:factory (default lenet5)")
     p.add_argument("--dataset", help="mnist5k (default), digits, cifar10, mnist, fashion-mnist, imagefolder:PATH")
-    p.add_argument("--method", choices=list(METHODS))
+    p.add_argument("--method", choices=list_methods())
     p.add_argument("--lam", type=float, help="regularization strength λ of the LSB penalty")
     p.add_argument("--init-bits", type=int, help="initial width of searched layers (default 8)")
     p.add_argument("--bits", type=int, help="width of searched layers for --method uniform")

@@ -47,8 +47,8 @@ def _signed_bits(codes: torch.Tensor) -> int:
 @torch.no_grad()
 def integer_layer(layer) -> IntegerLayer:
     """The integer form of one quantized layer (see the module docstring)."""
-    from msq.baselines.bsq.layers import is_bsq_layer
-    from msq.baselines.bsq.planes import max_code
+    from msq.methods.bsq.layers import is_bsq_layer
+    from msq.methods.bsq.planes import max_code
 
     if is_bsq_layer(layer):
         codes = layer.codes()
@@ -62,6 +62,6 @@ def integer_layer(layer) -> IntegerLayer:
     storage = 2 if layer.grid == "symmetric" and layer.bits == 1 else int(layer.bits)
     out = IntegerLayer(codes, step.detach().to(torch.float32).reshape(()), int(layer.bits), storage)
     if getattr(layer, "bias_correction", False) and layer.mode == "quant":
-        from msq.multibit.correction import correction_affine
+        from msq.methods.multibit.correction import correction_affine
         out.gain, out.offset = correction_affine(out.dequantized(), layer.weight.detach())
     return out

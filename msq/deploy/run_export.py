@@ -11,11 +11,9 @@ import os
 from pathlib import Path
 from typing import Callable, Optional
 
-from msq.accounting import model_size_bytes
 from msq.deploy.onnx_export import summarize, to_onnx
 from msq.deploy.run_model import Allocation, example_input, load_run_model
-from msq.quant import quant_layers
-from msq.quant.inventory import float_param_count
+from msq.methods import get_method
 from msq.report.paths import check_writable, default_output, file_name, resolve_output, run_stem, write_atomic
 from msq.runs import RunStore
 
@@ -51,13 +49,7 @@ def export_run_onnx(home, run_id: str, out: Optional[str | os.PathLike] = None, 
     model, cfg, args = load_run_model(home, run_id, bits)
     proto, rows = to_onnx(model, example_input(args))
     add_metadata(proto, run_id, cfg, rows)
-    layers = quant_layers(model)
-    if cfg.method == "multibit":     # one BatchNorm per layer and the correction's (gain, offset) pairs
-        from msq.multibit import size_stats
-        predicted = size_stats(model)["size_bytes"]
-    else:
-        predicted = model_size_bytes([l.weight.numel() for _, l in layers], [l.bits for _, l in layers],
-                                     float_param_count(model))
+    predicted = get_method(cfg.method).create(cfg).deployed_size_bytes(model)
     if write_atomic(path, proto.SerializeToString(), overwrite=overwrite) and notify:
         notify(f"replaced the existing {path}")
     return {**summarize(proto, rows, Path(path)), "predicted_bytes": predicted, "method": cfg.method,

@@ -11,61 +11,37 @@ own config named it, on this machine.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
-import torch
 from torch import nn
 
 from msq.config import RunConfig
 from msq.errors import ConfigError
-from msq.report.rebuild import load_run_checkpoint, model_args, model_from_payload
+from msq.methods import get_method
+from msq.quant import set_bit_allocation_
+from msq.report.rebuild import example_input, load_run_model as load_run_folder_model
 from msq.runs import RunStore
 
 Allocation = Union[int, dict, None]
-
-
-def _bsq_model(cfg: RunConfig, args: dict, payload: dict) -> nn.Module:
-    from msq.baselines.bsq.method import BSQMethod
-    from msq.quant import quantize_
-    from sample_models import create_model
-
-    model = create_model(args["name"], num_classes=args["num_classes"], in_channels=args["in_channels"],
-                         image_size=args["image_size"], **args.get("kwargs", {}))
-    quantize_(model, cfg.quant)
-    if (payload.get("method") or {}).get("converted"):
-        BSQMethod(cfg).convert_(model)        # bit-plane layers, re-shaped to the checkpoint's widths on load
-    model.load_state_dict(payload["model"])
-    return model
+__all__ = ["Allocation", "example_input", "load_run_model"]
 
 
 def load_run_model(home, run_id: str, bits: Allocation = None) -> tuple[nn.Module, RunConfig, dict]:
     """(model in eval mode, config, model args) of a run's last checkpoint; see the module docstring."""
     store = RunStore(home, create=False)
     run = store.run(run_id)
-    run_dir = store.run_dir(run_id)
-    if run.get("method") == "multibit" or (run.get("config") or {}).get("method") == "multibit":
-        from msq.multibit import load_multibit_run
-        from msq.multibit.layers import set_width_
-        from msq.quant import set_bit_allocation_
-        loaded = load_multibit_run(run_dir)
-        model, cfg = loaded.model, loaded.cfg
-        if isinstance(bits, dict):
-            set_bit_allocation_(model, bits)
-        elif bits is not None:
-            set_width_(model, bits)
-        return model.eval(), cfg, model_args(cfg)
-    if bits is not None:
-        raise ConfigError(f"bits = {bits!r}: a width or mix is chosen only for multi-bit runs; run {run_id} "
-                          "was trained to one allocation (drop --width/--mix)")
-    payload, _ = load_run_checkpoint(run_dir)
-    cfg = RunConfig.from_dict(payload.get("config") or run.get("config") or {})
-    if cfg.method != "bsq":
-        return model_from_payload(payload, run.get("config") or {})
-    import msq.baselines.bsq  # noqa: F401  (registers the method)
-    args = model_args(cfg)
-    return _bsq_model(cfg, args, payload).eval(), cfg, args
-
-
-def example_input(args: dict, batch: int = 1) -> torch.Tensor:
-    """A zero batch of the model's input shape [batch, C, H, W] (what the exporter traces with)."""
-    return torch.zeros(batch, args["in_channels"], args["image_size"], args["image_size"])
+    loaded = load_run_folder_model(store.run_dir(run_id), run.get("config") or {})
+    model, cfg = loaded.model, loaded.cfg
+    if get_method(cfg.method).one_allocation:
+        if bits is not None:
+            raise ConfigError(f"bits = {bits!r}: a width or mix is chosen only for multi-bit runs; run {run_id} "
+                              "was trained to one allocation (drop --width/--mix)")
+        return model, cfg, loaded.args
+    from msq.methods.multibit.layers import set_width_
+    from msq.methods.multibit.evaluate import quantized_at_widest_
+    quantized_at_widest_(model, cfg)
+    if isinstance(bits, dict):
+        set_bit_allocation_(model, bits)
+    elif bits is not None:
+        set_width_(model, bits)
+    return model.eval(), cfg, loaded.args

@@ -1,11 +1,17 @@
-"""Rebuilding a run's quantized model from its config (torch; imported lazily by the report).
+"""The one way to rebuild a run's model from what it saved (torch; imported lazily by the report).
 
-The model is created exactly as the trainer creates it (registry name, dataset shape, model_kwargs)
-and quantized with the run's ``quant`` section; a checkpoint's state_dict then fills in the weights,
-scales and widths (widths and fixed flags travel as each layer's extra state).
+    loaded = load_run_model(run_dir)      # build, prepare for its method, restore the checkpoint
+    loaded.model, loaded.cfg, loaded.args, loaded.payload, loaded.path
+
+The model is created exactly as the trainer creates it (registry name, dataset shape, model_kwargs),
+prepared by the run's method (``Method.prepare_model``: MSQ's quantized layers, BSQ's bit planes,
+multi-bit's switchable widths), then ``Method.restore`` loads the method's state and the model's
+(widths and fixed flags travel as each layer's extra state). Training's resume restores the same way.
+The report, the exporters and the what-if mixer all start here.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -14,11 +20,10 @@ from torch import nn
 
 from msq.config import RunConfig
 from msq.errors import ModelLoadError
-from msq.quant import quant_layers, quantize_
+from msq.methods import get_method, methods_where
+from msq.quant import quant_layers
 from msq.quant.inventory import float_param_count
 from msq.runs.checkpoint_files import read_candidates
-
-EXPORTABLE_METHODS = ("msq", "uniform", "hawq")
 
 
 def model_args(cfg: RunConfig) -> dict:
@@ -34,17 +39,34 @@ def model_args(cfg: RunConfig) -> dict:
             "image_size": int(info["image_size"]), "kwargs": dict(cfg.model_kwargs)}
 
 
-def build_quantized_model(cfg: RunConfig, args: dict) -> nn.Module:
-    """A fresh model with the run's quantized layers (weights not yet loaded)."""
+def example_input(args: dict, batch: int = 1) -> torch.Tensor:
+    """A zero batch of the model's input shape [batch, C, H, W] (what the exporter traces with)."""
+    return torch.zeros(batch, args["in_channels"], args["image_size"], args["image_size"])
+
+
+def prepared_model(cfg: RunConfig, args: dict):
+    """(a fresh model prepared by the run's method, that method): the trainer's set-up, weights not loaded."""
     from sample_models import create_model
 
-    if cfg.method not in EXPORTABLE_METHODS:
-        raise ModelLoadError(f"run.method = {cfg.method!r}: quantized export and load support the methods "
-                             f"{', '.join(EXPORTABLE_METHODS)} (their layers hold one weight tensor each)")
     model = create_model(args["name"], num_classes=args["num_classes"], in_channels=args["in_channels"],
                          image_size=args["image_size"], **args.get("kwargs", {}))
-    quantize_(model, cfg.quant)
-    return model
+    method = get_method(cfg.method).create(cfg)
+    method.prepare_model(model, example_input(args, batch=2))
+    return model, method
+
+
+def check_exportable(cfg: RunConfig) -> None:
+    """Quantized export and packing need one weight tensor per layer (``MethodSpec.exportable``)."""
+    if not get_method(cfg.method).exportable:
+        raise ModelLoadError(f"run.method = {cfg.method!r}: quantized export and load support the methods "
+                             f"{', '.join(methods_where(lambda spec: spec.exportable))} (their layers hold one "
+                             "weight tensor each)")
+
+
+def build_quantized_model(cfg: RunConfig, args: dict) -> nn.Module:
+    """A fresh model with the run's quantized layers (weights not yet loaded), for an exportable method."""
+    check_exportable(cfg)
+    return prepared_model(cfg, args)[0]
 
 
 def load_run_checkpoint(path: str | Path, notify: Optional[Callable[[str], None]] = None) -> tuple[dict, Path]:
@@ -62,19 +84,45 @@ def load_run_checkpoint(path: str | Path, notify: Optional[Callable[[str], None]
     return found
 
 
-def model_from_payload(payload: dict, config: dict) -> tuple[nn.Module, RunConfig, dict]:
-    """(fake-quantized model in eval mode, config, model args) of a loaded checkpoint."""
-    cfg = RunConfig.from_dict(payload.get("config") or config)
+@dataclass
+class RunModel:
+    """A run's model rebuilt from a checkpoint: in eval mode, at the widths it was saved with."""
+    model: nn.Module
+    cfg: RunConfig
+    args: dict           # create_model's arguments: name, num_classes, in_channels, image_size, kwargs
+    payload: dict        # the checkpoint read
+    path: Optional[Path] = None
+
+
+def restore_run_model(payload: dict, config: Optional[dict] = None) -> RunModel:
+    """Rebuild the model of a loaded checkpoint (its own config, else ``config``)."""
+    cfg = RunConfig.from_dict(payload.get("config") or config or {})
     args = model_args(cfg)
-    model = build_quantized_model(cfg, args)
-    model.load_state_dict(payload["model"])
-    return model.eval(), cfg, args
+    model, method = prepared_model(cfg, args)
+    method.restore(model, payload)
+    return RunModel(model.eval(), cfg, args, payload)
+
+
+def load_run_model(path: str | Path, config: Optional[dict] = None,
+                   notify: Optional[Callable[[str], None]] = None) -> RunModel:
+    """The model of a run folder's newest readable checkpoint (or of one checkpoint file), any method."""
+    payload, source = load_run_checkpoint(path, notify)
+    loaded = restore_run_model(payload, config)
+    loaded.path = source
+    return loaded
+
+
+def model_from_payload(payload: dict, config: dict) -> tuple[nn.Module, RunConfig, dict]:
+    """(fake-quantized model in eval mode, config, model args) of a loaded checkpoint of an exportable run."""
+    check_exportable(RunConfig.from_dict(payload.get("config") or config))
+    loaded = restore_run_model(payload, config)
+    return loaded.model, loaded.cfg, loaded.args
 
 
 def model_from_run_checkpoint(path: str | Path, config: dict,
                               notify: Optional[Callable[[str], None]] = None) -> tuple[nn.Module, RunConfig, dict, dict]:
     """(fake-quantized model in eval mode, config, model args, checkpoint payload) of a run folder
-    (or of one checkpoint file)."""
+    (or of one checkpoint file) of an exportable run."""
     payload, _ = load_run_checkpoint(path, notify)
     return (*model_from_payload(payload, config), payload)
 

@@ -21,7 +21,7 @@ from msq.accounting import bit_ops, summarize
 from msq.errors import MSQError
 from msq.report.collect import Sources, clean, gather
 from msq.runs import RunStore
-from msq.training.budget import BUDGET_FIELDS      # torch-free: the planner is pure Python
+from msq.methods.budget import BUDGET_FIELDS      # torch-free: the planner is pure Python
 
 SCHEMA = "msq-studio/bit-allocation-report"
 SCHEMA_VERSION = 1

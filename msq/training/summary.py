@@ -11,7 +11,7 @@ from msq import __version__
 from msq.accounting import summarize
 from msq.quant import quant_layers
 from msq.quant.inventory import float_param_count, trainable_param_count
-from msq.training.signals import layer_signals
+from msq.methods.signals import layer_signals
 
 
 def accounting_totals(trainer) -> dict:

@@ -4,8 +4,8 @@
     trainer = Trainer(RunConfig(), callbacks=[ConsoleProgress()], run_dir="runs/demo")
     summary = trainer.fit()
 
-What happens in a phase is the method's business (msq/training/methods.py): MSQ runs
-pretrain (float) -> search (λ·R on, LSB pruning) -> finetune (λ off, bits frozen).
+The loop is the same for every method; what a method does in it are hooks (msq/methods/base.py): MSQ
+runs pretrain (float) -> search (λ·R on, LSB pruning) -> finetune (λ off, bits frozen).
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 from msq.config import RunConfig
 from msq.data import example_input, make_loader
@@ -29,7 +28,7 @@ from msq.runs.disk import disk_full_reason, is_disk_full
 from msq.training.checkpoint import (CHECKPOINT_NAME, PREVIOUS_NAME, STOP_NAME, load_first_readable, save_checkpoint,
                                      set_aside)
 from msq.training.evaluate import evaluate
-from msq.training.methods import create_method
+from msq.methods import create_method, get_method, methods_where
 from msq.training.schedule import Phase, lr_at
 from msq.training.preflight import unsearched_warning
 from msq.training.setup import build_model_and_data, make_optimizer, resolve_device, seed_everything
@@ -39,8 +38,6 @@ from msq.training.state import TrainState
 from msq.training.summary import accounting_totals, build_summary
 
 
-DDP_METHODS = ("msq", "uniform")
-
 
 class Trainer:
     def __init__(self, cfg: RunConfig, callbacks: Optional[list[Callback]] = None,
@@ -49,9 +46,10 @@ class Trainer:
         self.callbacks = CallbackList(callbacks)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.dist, self.device = init_distributed(resolve_device(cfg.train.device))
-        if self.dist.enabled and cfg.method not in DDP_METHODS:
-            raise ConfigError(f"run.method = {cfg.method!r} cannot train with several processes yet: "
-                              f"allowed {', '.join(DDP_METHODS)} with train.nproc > 1; use train.nproc = 1")
+        if self.dist.enabled and not get_method(cfg.method).data_parallel:
+            raise ConfigError(f"run.method = {cfg.method!r} cannot train with several processes yet: allowed "
+                              f"{', '.join(methods_where(lambda spec: spec.data_parallel))} with train.nproc > 1; "
+                              "use train.nproc = 1")
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
@@ -71,6 +69,7 @@ class Trainer:
         self.resumed = False
         self.resumed_from: Optional[Path] = None
         self._pending_optimizer_state = None
+        self.current_lr = 0.0
         if resume:
             self._load_checkpoint()
 
@@ -147,7 +146,7 @@ class Trainer:
         self.callbacks.on_phase_start(self, phase.name)
         started = self._epoch_started = time.perf_counter()
         for phase_epoch in range(self.state.phase_epoch, phase.epochs):
-            self.method.train_epoch(self, phase)
+            self.run_epoch(phase)
             if self.state.stop_requested:
                 self._evaluate()
                 self._save_stop_checkpoint()
@@ -160,45 +159,48 @@ class Trainer:
         phase = self.phases[self.state.phase_index]
         self.optimizer = make_optimizer(self.model, self.cfg.train, phase.lr)
 
-    def run_standard_epoch(self, phase: Phase) -> None:
-        """One epoch over the training set: the default ``Method.train_epoch``."""
-        self.model.train()
-        loader = self.train_loader(epoch=self.state.epoch)
-        phase_steps = phase.epochs * len(loader)
-        sums = {"loss": 0.0, "correct": 0, "seen": 0}
-        for x, y in loader:
-            if self.state.stop_requested:
-                return
-            self._sync_controls()
-            if self.state.stop_requested:
-                return
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            lr = lr_at(phase, self.state.phase_step, phase_steps)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            # forward: task loss + the method's regularizer (MSQ: λ · Σ m_l ||LSB_l||_1 / N_l)
-            logits = self.train_model(x)
-            task_loss = F.cross_entropy(logits, y)
-            reg = self.method.regularizer(self, phase)
-            loss = task_loss if reg is None else task_loss + reg
-            if not torch.isfinite(loss):
-                bad = float(loss.detach())
-                self.emit_event("nan", {"phase": phase.name, "loss": bad})
-                raise TrainingDivergedError(
-                    f"the loss became {bad} at step {self.state.step} ({phase.name} phase, epoch "
-                    f"{self.state.epoch}); lower train.lr (now {lr:g}) or reg.lam (now {self.state.lam:g})")
-            # backward and update
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            task_value = float(task_loss.detach())
-            sums["loss"] += task_value * y.numel()
-            sums["correct"] += int((logits.argmax(1) == y).sum())
-            sums["seen"] += y.numel()
-            self.finish_step(phase, {"loss": float(loss.detach()), "task_loss": task_value,
-                                     "reg": 0.0 if reg is None else float(reg.detach()), "lr": lr})
-        self.state.train_loss = sums["loss"] / max(sums["seen"], 1)
-        self.state.train_acc = 100.0 * sums["correct"] / max(sums["seen"], 1)
+    def run_epoch(self, phase: Phase) -> None:
+        """One training epoch: the method's batches, its step, one optimizer step each."""
+        self.method.start_epoch(self, phase)     # before train(): it may score the data in eval mode
+        try:
+            self.model.train()
+            batches, steps_per_epoch = self.method.epoch_batches(self, phase)
+            phase_steps = phase.epochs * steps_per_epoch
+            sums = {"loss": 0.0, "correct": 0, "seen": 0}
+            for batch in batches:
+                if self.state.stop_requested:
+                    return
+                self._sync_controls()
+                if self.state.stop_requested:
+                    return
+                lr = self.current_lr = lr_at(phase, self.state.phase_step, phase_steps)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.optimizer.zero_grad(set_to_none=True)
+                # forward and backward (default: task loss + the method's regularizer, MSQ: λ · Σ m_l ||LSB_l||_1 / N_l)
+                step = self.method.train_step(self, phase, batch)
+                self.optimizer.step()
+                self.method.after_step(self, phase)
+                sums["loss"] += step.loss_sum
+                sums["correct"] += step.correct
+                sums["seen"] += step.seen
+                self.finish_step(phase, {"loss": step.loss, "task_loss": step.task_loss, "reg": step.reg, "lr": lr,
+                                         **step.extra})
+            self.state.train_loss = sums["loss"] / max(sums["seen"], 1)
+            self.state.train_acc = 100.0 * sums["correct"] / max(sums["seen"], 1)
+        finally:
+            self.method.finish_epoch(self, phase)
+
+    def check_finite(self, loss: torch.Tensor, phase: Phase, where: Optional[str] = None, hint: Optional[str] = None,
+                     detail: Optional[dict] = None) -> None:
+        """Stop the run (a "nan" event, TrainingDivergedError) when the loss is not finite."""
+        if torch.isfinite(loss):
+            return
+        bad = float(loss.detach())
+        self.emit_event("nan", {"phase": phase.name, "loss": bad, **(detail or {})})
+        raise TrainingDivergedError(
+            f"the loss became {bad} at step {self.state.step} ({where or phase.name + ' phase'}, epoch {self.state.epoch}); "
+            + (hint or f"lower train.lr (now {self.current_lr:g}) or reg.lam (now {self.state.lam:g})"))
 
     def finish_step(self, phase: Phase, scalars: dict) -> None:
         """Count the step, tell the callbacks, log per-layer signals every ``log_every`` steps."""
@@ -326,8 +328,7 @@ class Trainer:
         payload, path = found
         if path.name != CHECKPOINT_NAME and (self.run_dir / CHECKPOINT_NAME).exists() and self.dist.is_main:
             set_aside(self.run_dir / CHECKPOINT_NAME)   # so the next save keeps the good one as previous
-        self.method.load_state_dict(payload["method"])
-        self.model.load_state_dict(payload["model"])
+        self.method.restore(self.model, payload)
         self.state = TrainState.from_dict(payload["state"])
         self.timings = dict(payload.get("timings", {}))
         torch.set_rng_state(payload["rng"].cpu())

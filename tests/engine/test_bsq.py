@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from msq.baselines.bsq import (decode_planes, encode_planes, group_lasso_penalty, is_bsq_layer, plane_coefficients,
+from msq.methods.bsq import (decode_planes, encode_planes, group_lasso_penalty, is_bsq_layer, plane_coefficients,
                                plane_sum, requantize_codes, to_bsq)
 from msq.config import QuantConfig, RunConfig
 from msq.quant import bit_allocation, quant_layers, quantize_, searched_layers

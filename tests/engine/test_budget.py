@@ -1,4 +1,4 @@
-"""Budgets that land (msq.training.budget): the path, the cheapest-bit planner, the λ controller,
+"""Budgets that land (msq.methods.budget): the path, the cheapest-bit planner, the λ controller,
 and a real MSQ run that ends on its target."""
 import itertools
 import random
@@ -7,7 +7,7 @@ import pytest
 
 from msq.accounting import average_bits
 from msq.config import RunConfig
-from msq.training.budget import Move, landing_goal, path_ceiling, plan_moves, steer_lam
+from msq.methods.budget import Move, landing_goal, path_ceiling, plan_moves, steer_lam
 from msq.training.trainer import Trainer
 
 LENET = [150, 2400, 48000, 10080, 840]          # lenet5's weight counts; first and last fixed at 8 bits
@@ -65,7 +65,7 @@ def test_planner_prefers_the_cheapest_bits_per_weight():
 
 
 def test_planner_is_the_exact_optimum_of_the_cheapest_widths():
-    from msq.training.knapsack import brute_force_allocate
+    from msq.methods.knapsack import brute_force_allocate
     params, bits = [30, 70, 20], [5, 5, 5]
     weights = [3.0, 1.0, 5.0]
     cost = lambda i, b: weights[i] * (5 - b) ** 2

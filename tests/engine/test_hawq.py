@@ -6,7 +6,7 @@ import pytest
 
 from msq.config import RunConfig
 from msq.errors import ConfigError
-from msq.training.knapsack import allocate, brute_force_allocate
+from msq.methods.knapsack import allocate, brute_force_allocate
 from msq.training.trainer import Trainer
 
 

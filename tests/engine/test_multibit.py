@@ -11,10 +11,10 @@ from torch import nn
 
 from msq.config import RunConfig
 from msq.functional import fake_quantize
-from msq.multibit import (SwitchableBatchNorm, allocation, bias_correct, el2n, el2n_scores, evaluate_allocation,
+from msq.methods.multibit import (SwitchableBatchNorm, allocation, bias_correct, el2n, el2n_scores, evaluate_allocation,
                           load_multibit_run, mean_pairwise_jaccard, prepare_multibit_, select_coreset, set_width_)
-from msq.multibit.calibrate import best_weight_scale
-from msq.multibit.evaluate import accuracy
+from msq.methods.multibit.calibrate import best_weight_scale
+from msq.methods.multibit.evaluate import accuracy
 from msq.quant import bit_allocation, quant_layers, set_bit_allocation_, set_mode_
 from msq.training.callbacks import Callback
 from msq.training.trainer import Trainer

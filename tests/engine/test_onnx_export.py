@@ -92,7 +92,7 @@ def test_int4_only_models_use_opset_21(images):
 
 
 def test_bsq_layers_export_their_bit_plane_codes(images):
-    from msq.baselines.bsq.layers import to_bsq
+    from msq.methods.bsq.layers import to_bsq
     model = _model("lenet5", act_bits=4, widths=(4,))
     with torch.no_grad():
         model(images[:2])
@@ -111,7 +111,7 @@ def test_bsq_layers_export_their_bit_plane_codes(images):
 
 @pytest.mark.parametrize("mix", [3, {"conv2": 2, "fc1": 5, "fc2": 3}])
 def test_multibit_model_exports_at_a_width_or_a_mix_with_its_bias_correction(images, mix):
-    from msq.multibit import allocation, prepare_multibit_
+    from msq.methods.multibit import allocation, prepare_multibit_
     cfg = RunConfig(model="lenet5", method="multibit", multibit={"bits": [2, 3, 4, 8], "act_bits": "same"})
     torch.manual_seed(0)
     model = create_model("lenet5", num_classes=10, in_channels=1, image_size=28)

@@ -5,7 +5,7 @@ from torch import nn
 from msq.config import PruneConfig, QuantConfig
 from msq.functional import fake_quantize
 from msq.quant import quant_layers, quantize_
-from msq.training.pruning import LayerState, decide_prunes
+from msq.methods.msq.pruning import LayerState, decide_prunes
 
 
 def states(bits, densities, fixed=None, params=None):

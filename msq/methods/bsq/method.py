@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Optional
 import torch
 from torch import nn
 
-from msq.baselines.bsq.layers import is_bsq_layer, to_bsq
-from msq.baselines.bsq.regularizer import group_lasso_penalty
+from msq.methods.bsq.layers import is_bsq_layer, to_bsq
+from msq.methods.bsq.regularizer import group_lasso_penalty
 from msq.functional import weight_codes
 from msq.quant import quant_layers, searched_layers
-from msq.training.methods import Method
+from msq.methods.base import Method
 from msq.training.schedule import Phase
-from msq.training.signals import layer_signals
+from msq.methods.signals import layer_signals
 
 if TYPE_CHECKING:  # pragma: no cover
     from msq.training.trainer import Trainer
@@ -42,19 +42,10 @@ class BSQMethod(Method):
         self._model: Optional[nn.Module] = None
         self._layers: list = []
 
-    def phases(self) -> list[Phase]:
-        t, b = self.cfg.train, self.cfg.bsq
-        search_lr = b.search_lr or t.lr
-        return [
-            Phase("pretrain", t.pretrain_epochs, t.lr, "cosine", quantized=False),
-            Phase("search", t.search_epochs, search_lr, "constant", regularize=True),
-            Phase("finetune", t.finetune_epochs, t.finetune_lr or search_lr / 4, "cosine"),
-        ]
-
     # -- set-up ---------------------------------------------------------------------------------
-    def prepare(self, trainer: "Trainer") -> None:
-        super().prepare(trainer)     # quantize_: round-clamp layers, trained in float mode first
-        self._model = trainer.model
+    def prepare_model(self, model: nn.Module, example) -> None:
+        super().prepare_model(model, example)     # quantize_: round-clamp layers, trained in float mode first
+        self._model = model
 
     def convert_(self, model: nn.Module) -> None:
         """Searched layers -> bit-plane layers at their current width (quant.init_bits)."""
@@ -85,15 +76,8 @@ class BSQMethod(Method):
         trainer.state.lam_effective = decay = trainer.state.lam
         return decay * group_lasso_penalty(self._layers) if decay > 0 else None
 
-    def train_epoch(self, trainer: "Trainer", phase: Phase) -> None:
-        optimizer = trainer.optimizer
-        if self._layers and not getattr(optimizer, "_bsq_clamps_planes", False):
-            optimizer.register_step_post_hook(self._clamp_planes)
-            optimizer._bsq_clamps_planes = True
-        trainer.run_standard_epoch(phase)
-
     @torch.no_grad()
-    def _clamp_planes(self, optimizer, args, kwargs) -> None:
+    def after_step(self, trainer: "Trainer", phase: Phase) -> None:
         """Planes live in [0, 2] (BSQ): above 1 is a carry that re-quantization resolves."""
         for layer in self._layers:
             layer.planes.clamp_(0.0, 2.0)       # one pass per layer (two foreach passes measured slower)

@@ -19,7 +19,7 @@ from torch import nn
 
 from msq.eval_mode import probe_forward
 from msq.functional import fake_quantize, pact_quantize
-from msq.multibit.correction import bias_correct
+from msq.methods.multibit.correction import bias_correct
 from msq.quant import quant_layers
 
 FRACTIONS = torch.linspace(0.1, 1.0, 37)     # candidate s (or α) as fractions of max|W| (or max x)

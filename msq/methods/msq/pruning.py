@@ -39,7 +39,7 @@ class PruneDecision:
     density: float
     sensitivity: Optional[float]
     mean_sensitivity: Optional[float]
-    forced: bool = False      # taken to meet a budget (msq.training.budget), not because the LSBs were zero
+    forced: bool = False      # taken to meet a budget (msq.methods.budget), not because the LSBs were zero
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from msq.baselines.bsq.planes import max_code
+from msq.methods.bsq.planes import max_code
 
 
 @dataclass

@@ -26,8 +26,8 @@ from torch.utils.data import Subset
 from msq.accounting import summarize
 from msq.config import RunConfig
 from msq.data import make_loader
-from msq.errors import ConfigError
-from msq.multibit.layers import allocation, prepare_multibit_, set_width_, switchable_batchnorms
+from msq.errors import ConfigError, ModelLoadError
+from msq.methods.multibit.layers import allocation, set_width_, switchable_batchnorms
 from msq.quant import quant_layers
 from msq.quant.inventory import float_param_count
 from msq.training.evaluate import evaluate
@@ -120,28 +120,31 @@ class MultiBitRun:
         return evaluate_allocation(self.model, bits, self.data, self.device, max_samples)
 
 
-def load_multibit_run(run_dir: str | Path, device: str = "cpu") -> MultiBitRun:
-    """Rebuild the model of a multi-bit run from its newest readable checkpoint (config inside it)."""
-    from msq.runs.checkpoint_files import read_candidates
-    from msq.training.checkpoint import load_first_readable
-    from msq.training.setup import build_model_and_data
-
-    found = load_first_readable(read_candidates(run_dir), map_location=device,
-                                what=f"cannot read the model of {run_dir}")
-    if found is None:
-        raise ConfigError(f"no checkpoint in {run_dir}: a multi-bit run writes one after its first epoch; "
-                          "pick a run that has finished at least one epoch")
-    payload, _ = found
-    cfg = RunConfig.from_dict(payload["config"])
-    if cfg.method != "multibit":
-        raise ConfigError(f"run {Path(run_dir).name} used method {cfg.method!r}, not 'multibit'; the what-if "
-                          "mixer needs a multi-bit run (train one with --method multibit)")
-    model, data = build_model_and_data(cfg.replace(checkpoint=None))
-    from msq.data import example_input
-    prepare_multibit_(model, cfg, example_input(data, batch=2))
-    model.load_state_dict(payload["model"])
-    model.to(device).eval()
+def quantized_at_widest_(model: nn.Module, cfg: RunConfig) -> nn.Module:
+    """A rebuilt multi-bit model as the mixer and the exporters take it: quantized, at its widest width."""
     for _, layer in quant_layers(model):
         layer.mode = "quant"
     set_width_(model, max(cfg.multibit.bits))
+    return model
+
+
+def load_multibit_run(run_dir: str | Path, device: str = "cpu") -> MultiBitRun:
+    """The model of a multi-bit run's newest readable checkpoint (``msq.report.rebuild.load_run_model``),
+    with the run's validation data."""
+    from msq.report.rebuild import load_run_model
+    from msq.training.setup import build_model_and_data
+
+    try:
+        loaded = load_run_model(run_dir)
+    except ModelLoadError as exc:
+        if "no checkpoint at" not in str(exc):
+            raise
+        raise ConfigError(f"no checkpoint in {run_dir}: a multi-bit run writes one after its first epoch; "
+                          "pick a run that has finished at least one epoch") from None
+    cfg = loaded.cfg
+    if cfg.method != "multibit":
+        raise ConfigError(f"run {Path(run_dir).name} used method {cfg.method!r}, not 'multibit'; the what-if "
+                          "mixer needs a multi-bit run (train one with --method multibit)")
+    _, data = build_model_and_data(cfg.replace(checkpoint=None))
+    model = quantized_at_widest_(loaded.model.to(device).eval(), cfg)
     return MultiBitRun(model=model, cfg=cfg, data=data, device=torch.device(device))

@@ -15,10 +15,10 @@ from msq.errors import ConfigError
 from msq.functional import fake_quantize
 from msq.hessian import estimate_layer_traces
 from msq.quant import quant_layers, set_mode_
-from msq.training.budget import budget_summary
-from msq.training.methods import Method, fixed_width_phases
+from msq.methods.budget import budget_summary
+from msq.methods.base import Method
 from msq.training.schedule import Phase
-from msq.training.knapsack import allocate
+from msq.methods.knapsack import allocate
 
 if TYPE_CHECKING:  # pragma: no cover
     from msq.training.trainer import Trainer
@@ -33,9 +33,6 @@ class HAWQMethod(Method):
             raise ConfigError("run.method = 'hawq' needs a budget: set prune.target_avg_bits (--target-bits) or "
                               "prune.target_compression (--target-compression)")
         self.allocation: dict = {}
-
-    def phases(self) -> list[Phase]:
-        return fixed_width_phases(self.cfg)
 
     def on_phase_start(self, trainer: "Trainer", phase: Phase) -> None:
         super().on_phase_start(trainer, phase)

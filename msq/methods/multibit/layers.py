@@ -35,7 +35,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from msq.config import RunConfig
 from msq.eval_mode import probe_forward
 from msq.errors import ConfigError
-from msq.multibit.correction import bias_correct
+from msq.methods.multibit.correction import bias_correct
 from msq.quant import QuantConv2d, QuantLinear, quant_layers, quantize_, searched_layers, set_bit_allocation_
 
 

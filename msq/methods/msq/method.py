@@ -6,7 +6,7 @@ At every prune check of the search (METHODS §3):
 - without a budget, layers whose density is <= α drop 1 LSB, or 2 where the Hessian says the layer
   is less sensitive than the mean by more than the estimate's error;
 - with a budget (``prune.target_avg_bits`` / ``target_compression``) the same zero-LSB prunes come
-  first, then the cheapest bits per ``msq.training.budget`` until the average meets the path to
+  first, then the cheapest bits per ``msq.methods.budget`` until the average meets the path to
   the target, and λ is steered by how much had to be forced.
 """
 from __future__ import annotations
@@ -20,12 +20,12 @@ from msq.functional import fake_quantize
 from msq.hessian import estimate_layer_traces
 from msq.quant import quant_layers, searched_layers
 from msq.regularize import lam_at, lsb_penalty
-from msq.training.budget import Move, budget_summary, path_ceiling, plan_moves, steer_lam
+from msq.methods.budget import Move, budget_summary, path_ceiling, plan_moves, steer_lam
 from msq.training.distributed import all_gather_rows, all_reduce_sum, broadcast_object
-from msq.training.methods import Method, register_method
-from msq.training.pruning import LayerState, PruneDecision, decide_prunes, prune_candidates
+from msq.methods.base import Method
+from msq.methods.msq.pruning import LayerState, PruneDecision, decide_prunes, prune_candidates
 from msq.training.schedule import Phase
-from msq.training.signals import layer_signals
+from msq.methods.signals import layer_signals
 
 if TYPE_CHECKING:  # pragma: no cover
     from msq.training.trainer import Trainer
@@ -40,14 +40,6 @@ class MSQMethod(Method):
         self.density_count = 0
         self.checks_done = 0
         self.start_avg: Optional[float] = None
-
-    def phases(self) -> list[Phase]:
-        t = self.cfg.train
-        return [
-            Phase("pretrain", t.pretrain_epochs, t.lr, "cosine", quantized=False),
-            Phase("search", t.search_epochs, t.search_lr or t.lr, "constant", regularize=True, prune=True),
-            Phase("finetune", t.finetune_epochs, t.finetune_lr or t.lr / 4, "cosine"),
-        ]
 
     def regularizer(self, trainer: "Trainer", phase: Phase) -> Optional[torch.Tensor]:
         if not phase.regularize:
@@ -198,4 +190,3 @@ def _searched_mean(states: list[LayerState], sens: Optional[dict[int, float]]) -
     return sum(values) / len(values) if values else None
 
 
-register_method("msq", MSQMethod)

@@ -20,9 +20,9 @@ import math
 import torch
 from torch import nn
 
-from msq.baselines.bsq.planes import (encode_planes, initial_codes, max_code, plane_coefficients, plane_sum,
+from msq.methods.bsq.planes import (encode_planes, initial_codes, max_code, plane_coefficients, plane_sum,
                                       round_codes_ste)
-from msq.baselines.bsq.requantize import Requantized, requantize_codes
+from msq.methods.bsq.requantize import Requantized, requantize_codes
 from msq.quant.layers import QuantConv2d, QuantLinear, QuantMixin
 
 
@@ -97,7 +97,7 @@ class BSQMixin:
 
     @torch.no_grad()
     def bit_signals(self) -> dict:
-        """The per-layer signals of ``msq.training.signals`` on BSQ's own grid.
+        """The per-layer signals of ``msq.methods.signals`` on BSQ's own grid.
 
         lsb_density: fraction of odd |C|; lsb_l1: mean |LSB| in units of s = density / (2^n - 1);
         quant_error: mean (W_q - W_real)^2, W_real = s S / (2^n - 1) from the real-valued planes.

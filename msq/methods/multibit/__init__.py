@@ -17,21 +17,20 @@ API (what the CLI, the trainer and the dashboard use):
     MultiBitMethod: ``--method multibit`` in the training loop                 (method.py)
 result.json of a multi-bit run has a "multibit" section (summary.py documents its keys).
 
-Importing this package registers the method with the training loop.
+Importing the package is torch-free (its registration, ``spec.py``); the torch names load on first use.
 """
-from msq.multibit.correction import bias_correct, channel_moments, correction_affine
-from msq.multibit.coreset import el2n, el2n_scores, mean_pairwise_jaccard, score_summary, select_coreset
-from msq.multibit.evaluate import (MultiBitRun, accuracy, evaluate_allocation, evaluate_widths, load_multibit_run,
-                                   size_stats)
-from msq.multibit.layers import (SwitchableBatchNorm, active_width, allocation, prepare_multibit_, set_width_)
-from msq.multibit.method import MultiBitMethod
-from msq.training.methods import register_method
+from msq.lazy import lazy_attributes
+from msq.methods.multibit.spec import SPEC
 
-register_method("multibit", MultiBitMethod)
-
-__all__ = [
-    "MultiBitMethod", "MultiBitRun", "SwitchableBatchNorm", "accuracy", "active_width", "allocation",
-    "bias_correct", "channel_moments", "correction_affine", "el2n", "el2n_scores", "evaluate_allocation",
-    "evaluate_widths", "load_multibit_run", "mean_pairwise_jaccard", "prepare_multibit_", "score_summary",
-    "select_coreset", "set_width_", "size_stats",
-]
+_EXPORTS = {
+    **{n: "msq.methods.multibit.correction" for n in ("bias_correct", "channel_moments", "correction_affine")},
+    **{n: "msq.methods.multibit.coreset" for n in ("el2n", "el2n_scores", "mean_pairwise_jaccard", "score_summary",
+                                                   "select_coreset")},
+    **{n: "msq.methods.multibit.evaluate" for n in ("MultiBitRun", "accuracy", "evaluate_allocation",
+                                                    "evaluate_widths", "load_multibit_run", "size_stats")},
+    **{n: "msq.methods.multibit.layers" for n in ("SwitchableBatchNorm", "active_width", "allocation",
+                                                  "prepare_multibit_", "set_width_")},
+    "MultiBitMethod": "msq.methods.multibit.method",
+}
+__all__ = sorted(_EXPORTS) + ["SPEC"]
+__getattr__ = lazy_attributes(__name__, _EXPORTS, globals())

@@ -31,16 +31,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Subset
 
-from msq.data import example_input, make_loader
+from msq.data import make_loader
 from msq.data.loader import mix_seed
-from msq.errors import TrainingDivergedError
-from msq.multibit import coreset as cs
-from msq.multibit.calibrate import calibrate_grids_
-from msq.multibit.evaluate import accuracy
-from msq.multibit.layers import prepare_multibit_, set_width_, switchable_batchnorms
+from msq.methods.multibit import coreset as cs
+from msq.methods.multibit.calibrate import calibrate_grids_
+from msq.methods.multibit.evaluate import accuracy
+from msq.methods.multibit.layers import prepare_multibit_, set_width_, switchable_batchnorms
 from msq.quant import quant_layers
-from msq.training.methods import Method
-from msq.training.schedule import Phase, lr_at
+from msq.methods.base import Method, StepResult
+from msq.training.schedule import Phase
 
 if TYPE_CHECKING:  # pragma: no cover
     from msq.training.trainer import Trainer
@@ -62,15 +61,11 @@ class MultiBitMethod(Method):
         self.stats: dict[str, float] = {}                          # the latest selection's statistics
         self.epoch_seconds = {"scoring": 0.0, "training": 0.0}
         self.last_eval: dict[int, dict] = {}
+        self._started = None                                       # (wall, cpu) when the epoch's steps began
 
     # -- setup -----------------------------------------------------------------------------------
-    def phases(self) -> list[Phase]:
-        t = self.cfg.train
-        return [Phase("pretrain", t.pretrain_epochs, t.lr, "cosine", quantized=False),
-                Phase("multibit", t.search_epochs + t.finetune_epochs, t.search_lr or t.lr, "cosine")]
-
-    def prepare(self, trainer: "Trainer") -> None:
-        prepare_multibit_(trainer.model, self.cfg, example_input(trainer.data, batch=2))
+    def prepare_model(self, model, example) -> None:
+        prepare_multibit_(model, self.cfg, example)
 
     def on_phase_start(self, trainer: "Trainer", phase: Phase) -> None:
         super().on_phase_start(trainer, phase)      # the first quantized phase sets s = max|W| once
@@ -87,20 +82,30 @@ class MultiBitMethod(Method):
     def full_data(self) -> bool:
         return self.mb.coreset_fraction >= 1.0
 
-    # -- training --------------------------------------------------------------------------------
-    def train_epoch(self, trainer: "Trainer", phase: Phase) -> None:
+    # -- training: the loop's hooks --------------------------------------------------------------
+    def start_epoch(self, trainer: "Trainer", phase: Phase) -> None:
         if not phase.quantized:
-            return trainer.run_standard_epoch(phase)
+            return
         self.epoch_seconds = {"scoring": 0.0, "training": 0.0}
         if not self.full_data and (cs.is_reselect_epoch(trainer.state.phase_epoch, self.mb.reselect_every)
                                    or not self.coresets):
             self.select(trainer)
-        started, cpu = time.perf_counter(), time.process_time()
-        try:
-            self._steps(trainer, phase)
-        finally:
-            set_width_(trainer.model, max(self.widths))
-            self._add_time(trainer, "training", time.perf_counter() - started, time.process_time() - cpu)
+        self._started = (time.perf_counter(), time.process_time())
+
+    def finish_epoch(self, trainer: "Trainer", phase: Phase) -> None:
+        if not phase.quantized or self._started is None:
+            return
+        set_width_(trainer.model, max(self.widths))
+        started, cpu = self._started
+        self._started = None
+        self._add_time(trainer, "training", time.perf_counter() - started, time.process_time() - cpu)
+
+    def epoch_batches(self, trainer: "Trainer", phase: Phase):
+        """Every width's batch of the step, zipped (widest first)."""
+        if not phase.quantized:
+            return super().epoch_batches(trainer, phase)
+        loaders = self._loaders(trainer)
+        return zip(*loaders), len(loaders[0])
 
     def _loaders(self, trainer: "Trainer") -> list:
         seed, epoch, data = self.cfg.train.seed, trainer.state.epoch, trainer.data.train
@@ -109,41 +114,27 @@ class MultiBitMethod(Method):
         return [make_loader(Subset(data, self.coresets[b]), self.cfg.train.batch_size, True,
                             mix_seed(seed, 1009 * b), epoch) for b in self.widths]
 
-    def _steps(self, trainer: "Trainer", phase: Phase) -> None:
+    def train_step(self, trainer: "Trainer", phase: Phase, batch) -> StepResult:
+        """For each width b (widest first): set it, forward b's batch, backward loss_b / |bits|."""
+        if not phase.quantized:
+            return super().train_step(trainer, phase, batch)
         model, device = trainer.model, trainer.device
-        model.train()
-        loaders = self._loaders(trainer)
-        phase_steps = phase.epochs * len(loaders[0])
-        sums = {"loss": 0.0, "correct": 0, "seen": 0}
-        for batches in zip(*loaders):
-            if trainer.state.stop_requested:
-                return
-            lr = lr_at(phase, trainer.state.phase_step, phase_steps)
-            for group in trainer.optimizer.param_groups:
-                group["lr"] = lr
-            trainer.optimizer.zero_grad(set_to_none=True)
-            scalars = {}
-            for b, (x, y) in zip(self.widths, batches):
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                set_width_(model, b)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                if not torch.isfinite(loss):
-                    trainer.emit_event("nan", {"phase": phase.name, "loss": float(loss), "bits": b})
-                    raise TrainingDivergedError(
-                        f"the loss became {float(loss)} at step {trainer.state.step} ({b}-bit width, epoch "
-                        f"{trainer.state.epoch}); lower train.lr (now {lr:g}) or drop the narrowest width")
-                (loss / len(self.widths)).backward()      # gradients of all widths accumulate
-                scalars[f"loss_b{b}"] = float(loss.detach())
-                sums["loss"] += scalars[f"loss_b{b}"] * y.numel()
-                sums["correct"] += int((logits.detach().argmax(1) == y).sum())
-                sums["seen"] += y.numel()
-            trainer.optimizer.step()
-            mean = sum(scalars.values()) / len(scalars)
-            set_width_(model, max(self.widths))              # per-layer logs describe the widest model
-            trainer.finish_step(phase, {"loss": mean, "task_loss": mean, "reg": 0.0, "lr": lr, **scalars})
-        trainer.state.train_loss = sums["loss"] / max(sums["seen"], 1)
-        trainer.state.train_acc = 100.0 * sums["correct"] / max(sums["seen"], 1)
+        scalars, loss_sum, correct, seen = {}, 0.0, 0, 0
+        for b, (x, y) in zip(self.widths, batch):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            set_width_(model, b)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            trainer.check_finite(loss, phase, where=f"{b}-bit width", detail={"bits": b},
+                                 hint=f"lower train.lr (now {trainer.current_lr:g}) or drop the narrowest width")
+            (loss / len(self.widths)).backward()      # gradients of all widths accumulate
+            scalars[f"loss_b{b}"] = float(loss.detach())
+            loss_sum += scalars[f"loss_b{b}"] * y.numel()
+            correct += int((logits.detach().argmax(1) == y).sum())
+            seen += y.numel()
+        mean = sum(scalars.values()) / len(scalars)
+        set_width_(model, max(self.widths))              # per-layer logs describe the widest model
+        return StepResult(loss=mean, task_loss=mean, extra=scalars, loss_sum=loss_sum, correct=correct, seen=seen)
 
     # -- coresets --------------------------------------------------------------------------------
     def select(self, trainer: "Trainer") -> None:
@@ -217,8 +208,13 @@ class MultiBitMethod(Method):
         return out
 
     def summary_extra(self, trainer: "Trainer") -> dict:
-        from msq.multibit.summary import multibit_summary
+        from msq.methods.multibit.summary import multibit_summary
         return {"multibit": multibit_summary(self, trainer)}
+
+    def deployed_size_bytes(self, model) -> float:
+        """One BatchNorm per layer and the correction's (gain, offset) pairs count too."""
+        from msq.methods.multibit.evaluate import size_stats
+        return size_stats(model)["size_bytes"]
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -14,8 +14,8 @@ measured after the last epoch with no calibration at any width.
 """
 from __future__ import annotations
 
-from msq.multibit.evaluate import size_stats
-from msq.multibit.layers import allocation
+from msq.methods.multibit.evaluate import size_stats
+from msq.methods.multibit.layers import allocation
 
 
 def multibit_summary(method, trainer) -> dict:

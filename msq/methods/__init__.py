@@ -1,0 +1,37 @@
+"""Training methods, one folder each, and the registry everything else reads (METHODS.md; DESIGN.md).
+
+    msq/methods/
+      registry.py   MethodSpec, register_method, get_method, list_methods   (torch-free)
+      base.py       Method: the hooks the one training loop (msq.training.trainer) calls
+      phases.py     the built-in phase plans (torch-free)
+      msq/ uniform/ hawq/ bsq/ multibit/   spec.py (registration, torch-free), config.py (its section),
+                                           method.py (its Method), and its own helpers
+      budget.py knapsack.py signals.py     shared by several methods
+
+Importing this package registers the built-in methods and imports no torch:
+
+    from msq.methods import get_method, list_methods
+    get_method("bsq").knob.label      # 'BSQ decay α (group-Lasso strength)'
+    create_method(cfg)                # the cfg.method's Method (imports its torch module)
+"""
+from __future__ import annotations
+
+import importlib
+
+from msq.methods.registry import (BUDGET_NONE, BUDGET_OPTIONAL, BUDGET_REQUIRED, LiveKnob, MethodSpec, all_methods,
+                                  find_method, get_method, list_methods, methods_where, register_method,
+                                  unregister_method)
+
+BUILTIN = ("msq", "uniform", "bsq", "multibit", "hawq")    # registration order = the order they are offered in
+for _name in BUILTIN:
+    importlib.import_module(f"msq.methods.{_name}")
+
+
+def create_method(cfg):
+    """The ``Method`` that trains ``cfg`` (``cfg.method``'s spec builds it)."""
+    return get_method(cfg.method).create(cfg)
+
+
+__all__ = ["BUDGET_NONE", "BUDGET_OPTIONAL", "BUDGET_REQUIRED", "BUILTIN", "LiveKnob", "MethodSpec", "all_methods",
+           "create_method", "find_method", "get_method", "list_methods", "methods_where", "register_method",
+           "unregister_method"]

@@ -1,0 +1,90 @@
+"""MSQ's sections of RunConfig: the LSB penalty (``reg``), pruning and the budget (``prune``), the
+Hessian estimate (``hessian``). HAWQ-style allocation reads ``prune``'s budget and ``hessian`` too. No torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from msq.config_checks import check as _check, choice as _choice, float_in as _float_in, int_in as _int_in
+from msq.config_types import check_field_types
+
+REG_NORMS = ("memory", "uniform")
+LAM_SCHEDULES = ("constant", "linear_warmup")
+
+
+@dataclass
+class RegConfig:
+    """The L1 penalty on the LSBs (METHODS §2)."""
+    lam: float = 32.0                # strength λ of the LSB penalty
+    norm: str = "memory"             # weight of layer l: memory share N_l n_l / Σ N_k n_k, or uniform 1/L
+    schedule: str = "constant"       # λ(step): constant, or linear warm-up over warmup_steps
+    warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        s = "reg"
+        check_field_types(self, s)
+        _float_in(s, "lam", self.lam, 0.0, 1e6)
+        _choice(s, "norm", self.norm, REG_NORMS)
+        _choice(s, "schedule", self.schedule, LAM_SCHEDULES)
+        _int_in(s, "warmup_steps", self.warmup_steps, 0)
+
+
+@dataclass
+class PruneConfig:
+    """When and how LSBs are pruned during the search phase (METHODS §3)."""
+    every: int = 1                   # check every `every` search epochs
+    threshold: float = 0.05          # α: prune a layer's LSB when its LSB density d_l <= α (the density is
+                                     # the mean over the logged steps since the last check, not one step)
+    min_bits: int = 2                # never prune a searched layer below this width (sign included)
+    target_avg_bits: Optional[float] = None     # budget: end the search at this average width (or just under)
+    target_compression: Optional[float] = None  # budget as a compression ratio X (= 32 / X average bits)
+    landing_tolerance: float = 0.1   # how far under the budget (average bits) the last prune may land
+    reach_fraction: float = 0.5      # the budget is reached after this fraction of the search's prune checks;
+                                     # the rest of the search (λ = 0) and the finetune train the final widths
+    lam_gain: float = 2.0            # with a budget, λ is multiplied by this after a check that had to force
+                                     # prunes, divided by its square root otherwise, and set to 0 once landed
+
+    def __post_init__(self) -> None:
+        s = "prune"
+        check_field_types(self, s)
+        _int_in(s, "every", self.every, 1)
+        _float_in(s, "threshold", self.threshold, 0.0, 1.0)
+        _int_in(s, "min_bits", self.min_bits, 1, 8)
+        if self.target_avg_bits is not None:
+            _float_in(s, "target_avg_bits", self.target_avg_bits, 1.0, 32.0)
+        if self.target_compression is not None:
+            _float_in(s, "target_compression", self.target_compression, 1.0, 32.0)
+            _check(self.target_avg_bits is None, s, "target_compression", self.target_compression,
+                   "null when prune.target_avg_bits is set", "Give the budget one way: bits or compression.")
+        _float_in(s, "landing_tolerance", self.landing_tolerance, 0.0, 8.0)
+        _float_in(s, "reach_fraction", self.reach_fraction, 0.0, 1.0, lo_open=True)
+        _float_in(s, "lam_gain", self.lam_gain, 1.0, 100.0)
+
+    @property
+    def budget_bits(self) -> Optional[float]:
+        """The budget as an average width, from either field (None: no budget)."""
+        if self.target_avg_bits is not None:
+            return float(self.target_avg_bits)
+        return None if self.target_compression is None else 32.0 / float(self.target_compression)
+
+
+@dataclass
+class HessianConfig:
+    """Hutchinson estimate of each layer's average Hessian trace (METHODS §4)."""
+    enabled: bool = True     # Hessian-aware pruning: layers clearly below mean sensitivity drop 2 LSBs at once
+    probes: int = 4          # Rademacher probes per batch
+    batches: int = 16        # most batches per estimate (with target_rse it stops earlier once precise)
+    batch_size: int = 64          # samples per Hessian batch (cost ~ probes x batch_size)
+    target_rse: Optional[float] = 0.1  # stop adding batches once every searched layer's relative standard
+                                       # error se/|Tr| is at most this (None: always use `batches` batches)
+    z: float = 1.96          # interval half-width in standard errors (1.96: 95%); k = 2 needs Tr/N + z·se < mean
+
+    def __post_init__(self) -> None:
+        s = "hessian"
+        check_field_types(self, s)
+        _int_in(s, "probes", self.probes, 1, 1000)
+        _int_in(s, "batches", self.batches, 1, 1000)
+        _int_in(s, "batch_size", self.batch_size, 1, 65536)
+        if self.target_rse is not None:
+            _float_in(s, "target_rse", self.target_rse, 0.0, 10.0, lo_open=True)
+        _float_in(s, "z", self.z, 0.0, 10.0)

@@ -1,0 +1,117 @@
+"""What the rest of the product knows about a training method: one ``MethodSpec`` per method,
+registered once. Torch-free, so the CLI and the dashboard read it cheaply.
+
+    from msq.methods import get_method, list_methods, register_method
+    list_methods()                       # ['msq', 'uniform', 'hawq', 'bsq', 'multibit'] (registration order)
+    spec = get_method("msq")
+    spec.knob.key, spec.phases(cfg)      # 'reg.lam', [Phase('pretrain', ...), ...]
+    method = spec.create(cfg)            # the torch side: imports spec.method_path on first use
+
+A method of one's own is one module that defines a ``Method`` subclass and calls
+``register_method(MethodSpec(name=..., method_path="pkg.mod:Class", ...))``; the CLI's choices, the
+launch form, the live page and the reports then offer it.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from msq.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from msq.config import RunConfig
+
+BUDGET_NONE, BUDGET_OPTIONAL, BUDGET_REQUIRED = "none", "optional", "required"
+
+
+@dataclass(frozen=True)
+class LiveKnob:
+    """The strength a user steers while the method trains (sent as the run's "lam" control)."""
+    key: str                  # config key it starts from, e.g. "reg.lam"
+    label: str                # "λ (LSB-penalty strength)"
+    symbol: str               # "λ": the short name in tables and legends
+    penalty: str              # legend of the penalty term, e.g. "λ·R (LSB penalty)"
+    grid: tuple               # the slider's values (a log grid)
+    low: float = 0.0          # the range a value is checked against
+    high: float = 1e6
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything outside ``msq/methods/<name>/`` may ask about a method."""
+    name: str                           # the value of run.method
+    title: str                          # short display name ("MSQ", "Uniform QAT")
+    help: str                           # one line: what it does (launch form, ``--method`` help)
+    method_path: str                    # "module:Class" of its ``msq.methods.base.Method`` (torch; imported lazily)
+    phases: Callable[["RunConfig"], list]   # its phases for a config (``msq.training.schedule.Phase``)
+    schedule_help: str = ""             # what the three epoch counts mean for it
+    phase_help: dict = field(default_factory=dict)   # phase name -> a few words for the progress bar
+    config_key: Optional[str] = None    # its own section of RunConfig ("bsq"), if any ...
+    config_class: Optional[type] = None  # ... and that section's dataclass (msq/methods/<name>/config.py)
+    knob: Optional[LiveKnob] = None     # its live strength control, if any
+    budget: str = BUDGET_NONE           # whether it takes prune.target_avg_bits: none / optional / required
+    widths_key: Optional[str] = None    # config key of the widths the user picks ("uniform_bits", "multibit.bits")
+    panels: tuple = ()                  # extra dashboard views, e.g. ("widths",) for every trained width
+    page: Optional[str] = None          # a dashboard page of its own (url path), if any
+    exportable: bool = False            # quantized export and packing (one weight tensor per layer)
+    packs_checkpoint: bool = False      # the packed .msq.pt checkpoint is offered for it
+    one_allocation: bool = True         # ends at one per-layer allocation (multi-bit: one per width)
+    reference: bool = False             # the uniform reference front comparisons are drawn against
+    data_parallel: bool = False         # trains with train.nproc > 1
+    estimates_hessian: bool = False     # logs per-layer Hessian traces
+    symbol: str = "circle"              # marker in the accuracy-vs-compression figures
+    extra: dict = field(default_factory=dict)   # anything else a method wants to say (free form)
+
+    def method_class(self) -> type:
+        module, _, attr = self.method_path.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def create(self, cfg: "RunConfig") -> Any:
+        return self.method_class()(cfg)
+
+    def phase_names(self, cfg: "RunConfig") -> list[str]:
+        return [p.name for p in self.phases(cfg)]
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register_method(spec: MethodSpec, replace: bool = False) -> MethodSpec:
+    """Make ``spec`` known everywhere. A second registration of a name is an error unless ``replace``."""
+    if not isinstance(spec, MethodSpec):
+        raise TypeError(f"register_method takes a MethodSpec, got {type(spec).__name__}")
+    if spec.name in _REGISTRY and not replace and _REGISTRY[spec.name] is not spec:
+        raise ValueError(f"a method named {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister_method(name: str) -> None:
+    """Forget a method registered at run time (tests register toy methods)."""
+    _REGISTRY.pop(name, None)
+
+
+def list_methods() -> list[str]:
+    return list(_REGISTRY)
+
+
+def all_methods() -> list[MethodSpec]:
+    return list(_REGISTRY.values())
+
+
+def find_method(name: Optional[str]) -> Optional[MethodSpec]:
+    """The spec of ``name``, or None (an old run's method that is no longer known)."""
+    return _REGISTRY.get(name) if isinstance(name, str) else None
+
+
+def get_method(name: str) -> MethodSpec:
+    spec = find_method(name)
+    if spec is None:
+        raise ConfigError(f"run.method = {name!r} is not available here: allowed {', '.join(_REGISTRY)}")
+    return spec
+
+
+def methods_where(predicate: Callable[[MethodSpec], bool]) -> list[str]:
+    """Names of the methods whose spec satisfies ``predicate``, e.g. ``methods_where(lambda s: s.exportable)``."""
+    return [name for name, spec in _REGISTRY.items() if predicate(spec)]
