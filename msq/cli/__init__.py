@@ -42,6 +42,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     """Run one command; every error a user can cause ends in one line on stderr, never a traceback."""
     try:
         return _run_command(argv)
+    except MSQError as exc:     # e.g. a method module named in $MSQ_METHOD_MODULES, met while building the parser
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:     # `python -m msq show RUN | head`: the reader left; stop quietly
         _detach_stdout()
         return 128 + signal.SIGPIPE

@@ -14,6 +14,7 @@ launch form, the live page and the reports then offer it.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from msq.config import RunConfig
 
 BUDGET_NONE, BUDGET_OPTIONAL, BUDGET_REQUIRED = "none", "optional", "required"
+PLUGINS_ENV = "MSQ_METHOD_MODULES"   # more modules to import, comma-separated: each registers its own method(s)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,22 @@ class MethodSpec:
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Import the modules named in ``$MSQ_METHOD_MODULES`` once, at the first question to the registry
+    (not when the package is imported: a plugin imports msq itself)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for module in filter(None, (part.strip() for part in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"${PLUGINS_ENV} names the module {module!r}, which cannot be imported ({exc}); "
+                              f"fix the name or its folder on PYTHONPATH, or unset {PLUGINS_ENV}") from exc
 
 
 def register_method(spec: MethodSpec, replace: bool = False) -> MethodSpec:
@@ -93,25 +111,29 @@ def unregister_method(name: str) -> None:
 
 
 def list_methods() -> list[str]:
+    _load_plugins()
     return list(_REGISTRY)
 
 
 def all_methods() -> list[MethodSpec]:
+    _load_plugins()
     return list(_REGISTRY.values())
 
 
 def find_method(name: Optional[str]) -> Optional[MethodSpec]:
     """The spec of ``name``, or None (an old run's method that is no longer known)."""
+    _load_plugins()
     return _REGISTRY.get(name) if isinstance(name, str) else None
 
 
 def get_method(name: str) -> MethodSpec:
     spec = find_method(name)
     if spec is None:
-        raise ConfigError(f"run.method = {name!r} is not available here: allowed {', '.join(_REGISTRY)}")
+        raise ConfigError(f"run.method = {name!r} is not available here: allowed {', '.join(_REGISTRY)} (a method "
+                          f"of your own: name its module in ${PLUGINS_ENV})")
     return spec
 
 
 def methods_where(predicate: Callable[[MethodSpec], bool]) -> list[str]:
     """Names of the methods whose spec satisfies ``predicate``, e.g. ``methods_where(lambda s: s.exportable)``."""
-    return [name for name, spec in _REGISTRY.items() if predicate(spec)]
+    return [spec.name for spec in all_methods() if predicate(spec)]
