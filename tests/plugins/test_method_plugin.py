@@ -62,7 +62,7 @@ def test_a_background_worker_imports_the_module_named_in_the_environment(tmp_pat
     assert run["summary"]["method"] == "float"
 
 
-def test_the_launch_form_offers_it_and_launches_it(tmp_path, monkeypatch):
+def test_the_launch_form_offers_it(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
     monkeypatch.syspath_prepend(str(ROOT))       # the app imports the dashboard package
     monkeypatch.setenv("MSQ_HOME", str(tmp_path / "home"))
