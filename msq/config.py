@@ -2,6 +2,8 @@
 
 Every field that changes what the engine computes lives here, so a run is fully described by its
 ``config.json``. The dashboard builds its launch form from these classes; the CLI maps flags onto them.
+Each field carries its help text (``msq.config_help.described``), read by ``field_help("reg.lam")``: the
+CLI's ``--help`` and the launch form show that one text.
 Errors name the field, the value that came, what is allowed and how to fix it.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from msq.config_checks import check as _check, choice as _choice, float_in as _float_in, int_in as _int_in
+from msq.config_help import described, help_of
 from msq.config_types import check_field_types
 from msq.errors import ConfigError
 # the methods' own sections (each lives with its method in msq/methods/<name>/config.py)
@@ -28,16 +31,21 @@ DATASET_SHAPE_ARGS = ("num_classes", "in_channels", "image_size")   # every mode
 @dataclass
 class QuantConfig:
     """Which layers are quantized and at what precision they start."""
-    init_bits: int = 8            # every searched layer starts here (MSQ prunes down from it)
-    keep_first_last: bool = True  # first and last quantized layers stay at fixed_bits, not searched
-    fixed_bits: int = 8           # width of layers kept fixed (first/last, or matched by `fixed`)
-    exclude: list = field(default_factory=list)  # fnmatch patterns of module names left in float
-    fixed: list = field(default_factory=list)    # fnmatch patterns of module names kept at fixed_bits
-    act_bits: Optional[int] = None  # None = float activations; 2..8 = PACT-style activation quantization
-    act_clip_init: float = 6.0      # initial PACT clip value alpha
-    grid: str = "symmetric"         # weight grid: "symmetric" (sign-magnitude: 2 bits ternary, 1 bit binary;
-                                    # uniform 1-bit 86.6% vs 35.1% on Fashion-MNIST, bench/pareto.py) or
-                                    # "affine" (2^n levels from -s; 1 bit = {-s, 0}); equal at 2-4 bits
+    init_bits: int = described(8, "Every searched layer starts at this width (2..8); MSQ prunes down from it.")
+    keep_first_last: bool = described(True, "The input and output layers are usually the most sensitive: by default "
+                                      "they stay at fixed bits (quant.fixed_bits, 8) and are not searched.")
+    fixed_bits: int = described(8, "Width of the layers kept fixed (first/last, or matched by quant.fixed), 2..16.")
+    exclude: list = described(factory=list, help="fnmatch patterns of module names left in float, e.g. "
+                                                 "['fc3', 'layer1.*'].")
+    fixed: list = described(factory=list, help="fnmatch patterns of module names kept at quant.fixed_bits "
+                                               "(not searched).")
+    act_bits: Optional[int] = described(None, "Quantize the inputs of quantized layers to this many bits, 2..8 "
+                                        "(PACT clip); float (null) = off.")
+    act_clip_init: float = described(6.0, "Initial PACT clip value α of the activations.")
+    grid: str = described("symmetric", "affine: 2^n levels from −s (1 bit = {−s, 0}); symmetric: sign-magnitude "
+                          "levels around 0 (2 bits = ternary, 1 bit = binary). Both nest, so dropping zero LSBs "
+                          "changes no value. Equal accuracy at 2-4 bits; at 1 bit symmetric is far better "
+                          "(uniform 1-bit 86.6% vs 35.1% on Fashion-MNIST, bench/pareto.py).")
 
     def __post_init__(self) -> None:
         s = "quant"
@@ -57,22 +65,27 @@ class QuantConfig:
 @dataclass
 class TrainConfig:
     """Phases, optimizer and logging. Epoch counts are per phase."""
-    pretrain_epochs: int = 10    # float training (skipped when a checkpoint is given and this is 0)
-    search_epochs: int = 20      # λ on, pruning on
-    finetune_epochs: int = 6     # λ off, bits frozen
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float = 0.05             # peak learning rate of pretraining (cosine decay inside the phase)
-    search_lr: Optional[float] = 0.005   # constant during the search: small, so weights settle on the
-                                         # coarser grid the LSB penalty pulls them to (None = lr)
-    finetune_lr: Optional[float] = None  # learning rate of the finetune phase (None = lr / 4)
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "cpu"
-    nproc: int = 1               # processes of one data-parallel run (torchrun; one GPU each on CUDA)
-    log_every: int = 10          # steps between per-layer metric logs
-    threads: int = 0             # torch CPU threads (0 = leave torch's default)
+    pretrain_epochs: int = described(10, "Float training before quantization (0 with a checkpoint: then it is "
+                                     "skipped).")
+    search_epochs: int = described(20, "Search phase: λ on, LSB pruning on.")
+    finetune_epochs: int = described(6, "λ off, bits frozen: recover accuracy at the final widths.")
+    batch_size: int = described(64, "Training samples per step.")
+    optimizer: str = described("sgd", f"The optimizer: {' or '.join(OPTIMIZERS)}.")
+    lr: float = described(0.05, "Peak learning rate of pretraining (cosine decay inside the phase); the search and "
+                          "finetune rates default from it.")
+    search_lr: Optional[float] = described(
+        0.005, "Learning rate of the search, constant: small, so weights settle on the coarser grid the LSB penalty "
+               "pulls them to (null = train.lr).")
+    finetune_lr: Optional[float] = described(None, "Learning rate of the finetune phase (null = train.lr / 4).")
+    momentum: float = described(0.9, "Momentum of sgd (Nesterov when > 0).")
+    weight_decay: float = described(0.0, "Weight decay of the optimizer.")
+    seed: int = described(0, "Seeds weights and data order; the train/val split has its own seed.")
+    device: str = described("cpu", "cpu; cuda = any free GPU (the runner picks the least busy ones, one per "
+                            "process); or cuda:N = that one GPU.")
+    nproc: int = described(1, "Processes of one data-parallel run (torchrun): on CPU they share the cores over "
+                           "gloo; on CUDA each takes its own GPU, assigned by the runner.")
+    log_every: int = described(10, "Steps between per-layer metric logs.")
+    threads: int = described(0, "torch CPU threads (0 = leave torch's default).")
 
     def __post_init__(self) -> None:
         s = "train"
@@ -110,13 +123,16 @@ class TrainConfig:
 @dataclass
 class DataConfig:
     """Dataset and split. All bundled datasets work offline."""
-    name: str = "mnist5k"        # mnist5k, digits, synthetic, cifar10, mnist, fashion-mnist, imagefolder:PATH
-    root: str = "./data"         # local folder for torchvision datasets
-    download: bool = False       # only when the user asks; nothing downloads by default
-    val_fraction: float = 0.2
-    split_seed: int = 0          # the train/val split is fixed by this seed, not by train.seed
-    augment: bool = False        # random crops/flips for the 32x32 datasets
-    limit: Optional[int] = None  # use at most this many training samples (quick experiments)
+    name: str = described("mnist5k", "Dataset: mnist5k, digits, synthetic, cifar10, mnist, fashion-mnist (see "
+                          "`python -m msq datasets`), or imagefolder:PATH (one sub-folder of images per class).")
+    root: str = described("./data", "Local folder of the torchvision datasets.")
+    download: bool = described(False, "Let torchvision download the dataset into data.root. Nothing downloads "
+                               "unless you ask; the network may be off.")
+    val_fraction: float = described(0.2, "Fraction of the training data held out for validation.")
+    split_seed: int = described(0, "Seed of the train/val split (fixed by this seed, not by train.seed).")
+    augment: bool = described(False, "Random crops and flips for the 32x32 datasets.")
+    limit: Optional[int] = described(None, "Use at most this many training samples (quick experiments); null = "
+                                     "all.")
 
     def __post_init__(self) -> None:
         s = "data"
@@ -138,12 +154,16 @@ _SECTIONS = {
 @dataclass
 class RunConfig:
     """Everything one run needs. ``method`` picks the algorithm; sections it does not use are ignored."""
-    method: str = "msq"
-    model: str = "lenet5"            # registry name, tv:NAME, or path/to/file.py:factory
-    model_kwargs: dict = field(default_factory=dict)
-    checkpoint: Optional[str] = None  # optional float state_dict for the model
-    name: str = ""                   # a human label; the run id is generated
-    uniform_bits: int = 4            # width of every searched layer for method "uniform" (sign included)
+    method: str = described("msq", "The training method; the config's sections it does not use are ignored.")
+    model: str = described("lenet5", "A sample model (see `python -m msq models`), a torchvision model as tv:NAME, "
+                           "or your own: a Python file and a function in it that returns a torch.nn.Module, as "
+                           "path/to/file.py:factory.")
+    model_kwargs: dict = described(factory=dict, help="Keyword arguments of the model's factory (not "
+                                   f"{', '.join(DATASET_SHAPE_ARGS)}: they come from the dataset).")
+    checkpoint: Optional[str] = described(None, "A float state_dict to start from (optional).")
+    name: str = described("", "A label for the run (optional, at most 200 characters); the run id is generated.")
+    uniform_bits: int = described(4, "Uniform QAT reference point (method uniform): every searched layer trains at "
+                                  "this width, sign included.")
     quant: QuantConfig = field(default_factory=QuantConfig)
     reg: RegConfig = field(default_factory=RegConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
@@ -210,6 +230,33 @@ def _section_from_dict(cls: type, section: str, data: dict) -> Any:
         return cls(**data)
     except TypeError as exc:
         raise ConfigError(f"{section}: {exc}") from None
+
+
+def config_keys() -> list[str]:
+    """Every field's dotted key: a section's as "reg.lam", a run-level one bare ("uniform_bits")."""
+    keys = []
+    for f in dataclasses.fields(RunConfig):
+        section = _SECTIONS.get(f.name)
+        keys += [f"{f.name}.{g.name}" for g in dataclasses.fields(section)] if section else [f.name]
+    return keys
+
+
+def field_help(key: str) -> str:
+    """The help text of the field at dotted ``key`` ("reg.lam", "uniform_bits"); "" when it has none.
+
+    >>> field_help("prune.every")
+    'Search epochs between prune checks.'
+    """
+    section, _, name = key.rpartition(".")
+    try:
+        return help_of(_SECTIONS[section] if section else RunConfig, name)
+    except KeyError:
+        raise ConfigError(f"unknown config key {key!r}: see msq.config.config_keys()") from None
+
+
+def all_field_help() -> dict[str, str]:
+    """Dotted key -> help text of every field that has one."""
+    return {key: text for key in config_keys() if (text := field_help(key))}
 
 
 def set_dotted(data: dict, key: str, value: Any) -> None:

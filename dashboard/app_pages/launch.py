@@ -199,7 +199,7 @@ with left:
                               key=K + "model_choice", **KEEP)
         if choice == lf.CUSTOM_MODEL:
             c1.text_input(lf.label("model"), key=K + "model_path", placeholder="my_models/net.py:make_model",
-                          help="A Python file and a function in it that returns a torch.nn.Module.", **KEEP)
+                          help=lf.HELP["model"], **KEEP)
             c1.text_input(lf.label("checkpoint"), key=K + "checkpoint", placeholder="float.pt", **KEEP)
         else:
             c1.caption(cat["models"].get(choice, ""))
@@ -218,7 +218,7 @@ with left:
             if not info.get("bundled", True):
                 c2.text_input(lf.label("data.root"), value=lf.default("data.root"), key=K + "data.root", **KEEP)
                 c2.toggle(lf.label("data.download"), value=False, key=K + "data.download",
-                          help="Nothing downloads unless you ask; the network may be off.", **KEEP)
+                          help=lf.HELP["data.download"], **KEEP)
         with c2:
             error("data.name")
             error("data.root")

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from msq.config import RunConfig, get_dotted, set_dotted
+from msq.config import RunConfig, all_field_help, get_dotted, set_dotted
 from msq.errors import ConfigError
 
 DEFAULTS = RunConfig().to_dict()
@@ -79,52 +79,7 @@ LABELS = {
 }
 FORM_ONLY = {"sweep": "λ sweep"}   # errors of controls that are no config field (no key to show)
 
-HELP = {
-    "reg.lam": "λ scales the L1 penalty on the weights' least-significant bits. Larger λ pushes more LSBs to "
-               "zero, so more layers lose bits (smaller model) at some cost in accuracy. Try a sweep to see the "
-               "trade-off.",
-    "prune.threshold": "α: a layer's LSB is dropped once its LSB density (the fraction of weights with an odd "
-                       "integer code) is at or below α. Larger α prunes earlier and more aggressively.",
-    "prune.every": "Search epochs between prune checks.",
-    "prune.min_bits": "No searched layer is pruned below this width (sign included; 1 = binary on the symmetric grid).",
-    "prune.target_avg_bits": "Budget: the search ends at this average width over the quantized weights (sign "
-                             "included), within prune.landing_tolerance under it; λ is raised while the run falls "
-                             "behind the path to it and set to 0 once it lands.",
-    "quant.grid": "affine: 2^n levels from −s (1 bit = {−s, 0}); symmetric: sign-magnitude levels around 0 "
-                  "(2 bits = ternary, 1 bit = binary). Both nest, so dropping zero LSBs changes no value.",
-    "hessian.enabled": "Hessian-aware pruning (MSQ): layers whose average Hessian trace is below the mean are "
-                       "insensitive and drop two LSBs at once; the others drop one.",
-    "hessian.probes": "Rademacher probes per Hutchinson estimate: more probes, less noise, more time.",
-    "quant.init_bits": "Every searched layer starts at this width; MSQ prunes down from it.",
-    "quant.keep_first_last": "The input and output layers are usually the most sensitive: by default they stay at "
-                             "fixed bits (8) and are not searched.",
-    "quant.act_bits": "Quantize the inputs of quantized layers to this many bits (PACT clip); float = off.",
-    "train.seed": "Seeds weights and data order; the train/val split has its own seed.",
-    "uniform_bits": "Uniform QAT reference point: every searched layer trains at this width.",
-    "bsq.decay": "α of BSQ: strength of the bit-plane group Lasso.",
-    "bsq.requant_every": "Epochs between BSQ's re-quantizations: bit planes are rounded to {0, 1}, all-zero planes "
-                         "dropped (the layer loses bits) and overflowing ones grown.",
-    "multibit.bits": "The widths one any-precision network is trained for, e.g. 2, 3, 4, 8.",
-    "multibit.eval_bits": "Widths that are evaluated every epoch but never trained (e.g. 5, 6, 7): how well the "
-                          "shared weights generalise to unseen precisions. Empty = none.",
-    "multibit.act_bits": "Activation width: the same as each weight width, float (none), or one fixed width.",
-    "multibit.bias_correction": "EMQ's weight bias correction: each width's quantized weights get the float "
-                                "weights' per-channel mean and std, so all widths share one BatchNorm.",
-    "multibit.shared_bn": "One BatchNorm for every width (needs bias correction to work well); off = one BatchNorm "
-                          "per width, the Any-Precision baseline.",
-    "multibit.coreset_fraction": "Fraction of the training set each width trains on per epoch (its own EL2N-chosen "
-                                 "subset). 1.0 = full-data multi-bit training; 0.2 = EMQ's headline setting.",
-    "multibit.reselect_every": "Epochs between coreset re-selections (importance drifts as the network learns).",
-    "multibit.selection": "weighted: sample ∝ score (keeps some easy samples); topk: only the hardest.",
-    "multibit.score": "el2n: ‖softmax − one-hot‖₂ with each width's own model; random: a uniformly random subset "
-                      "(the ablation).",
-    "train.nproc": "Processes of one data-parallel run (torchrun): on CPU they share the cores over gloo; on CUDA "
-                   "each takes its own GPU, assigned by the runner.",
-    "train.device": "cpu; any free GPU (the runner picks the least busy ones, one per process); or one GPU.",
-    "train.pretrain_epochs": "Float training before quantization (0 with a checkpoint).",
-    "train.search_epochs": "λ on, LSB pruning on.",
-    "train.finetune_epochs": "λ off, bits frozen: recover accuracy at the final widths.",
-}
+HELP = all_field_help()   # dotted key -> the field's help text (msq.config's metadata: the CLI shows the same)
 
 METHOD_HELP = {
     "msq": "MSQ: L1 on the differentiable LSBs, prune LSBs that became zero, Hessian-aware steps.",

@@ -10,9 +10,10 @@ import os
 import sys
 from pathlib import Path
 
-from msq.config import WEIGHT_GRIDS, RunConfig, set_dotted
-from msq.methods import list_methods
+from msq.config import OPTIMIZERS, WEIGHT_GRIDS, RunConfig, field_help, get_dotted, set_dotted
 from msq.errors import ConfigError
+from msq.methods import list_methods
+from msq.methods.msq.config import REG_NORMS
 
 # flag -> dotted config key (None: handled by hand)
 FLAG_KEYS = {
@@ -24,6 +25,7 @@ FLAG_KEYS = {
     "act_bits": "quant.act_bits", "norm": "reg.norm", "name": "name", "checkpoint": "checkpoint",
     "data_root": "data.root", "threads": "train.threads", "nproc": "train.nproc",
 }
+DEFAULTS = RunConfig().to_dict()
 
 
 def default_home() -> str:
@@ -40,41 +42,55 @@ def register(subparsers) -> None:
 
 
 def add_config_flags(p) -> None:
-    """The flags that build a RunConfig (shared by ``train`` and ``sweep``), and --home."""
+    """The flags that build a RunConfig (shared by ``train`` and ``sweep``), and --home. A flag that sets a
+    config field (``FLAG_KEYS``) shows that field's own help text (``msq.config.field_help``)."""
+    methods = list_methods()
     p.add_argument("--config", help="a run.json (RunConfig as JSON); flags override its values")
-    p.add_argument("--model", help="sample model name, tv:NAME or path/to/file.py:factory (default lenet5)")
-    p.add_argument("--dataset", help="mnist5k (default), digits, cifar10, mnist, fashion-mnist, imagefolder:PATH")
-    p.add_argument("--method", choices=list_methods())
-    p.add_argument("--lam", type=float, help="regularization strength λ of the LSB penalty")
-    p.add_argument("--init-bits", type=int, help="initial width of searched layers (default 8)")
-    p.add_argument("--bits", type=int, help="width of searched layers for --method uniform")
+    config_flag(p, "model")
+    config_flag(p, "dataset")
+    config_flag(p, "method", choices=methods, metavar="METHOD", more="Registered: " + ", ".join(methods) + ".")
+    config_flag(p, "lam", type=float)
+    config_flag(p, "init_bits", type=int)
+    config_flag(p, "bits", type=int)
     p.add_argument("--epochs", help="epochs as PRETRAIN,SEARCH,FINETUNE (e.g. 8,24,8), or one total split 1:3:1")
-    p.add_argument("--device", help="cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=["sgd", "adam"])
-    p.add_argument("--threshold", type=float, help="α: prune a layer's LSB when its density is <= α")
-    p.add_argument("--prune-every", type=int, help="search epochs between prune checks")
-    p.add_argument("--min-bits", type=int)
-    p.add_argument("--target-bits", type=float,
-                   help="budget: end the search at this average width, sign included (λ is steered to land on it)")
-    p.add_argument("--target-compression", type=float, help="budget as a compression ratio (32 / average bits)")
-    p.add_argument("--weight-grid", choices=list(WEIGHT_GRIDS),
-                   help="weight grid: affine (1 bit = {-s, 0}) or symmetric (2 bits ternary, 1 bit binary)")
+    config_flag(p, "device")
+    config_flag(p, "seed", type=int)
+    config_flag(p, "batch_size", type=int)
+    config_flag(p, "lr", type=float)
+    config_flag(p, "optimizer", choices=list(OPTIMIZERS))
+    config_flag(p, "threshold", type=float)
+    config_flag(p, "prune_every", type=int)
+    config_flag(p, "min_bits", type=int)
+    config_flag(p, "target_bits", type=float)
+    config_flag(p, "target_compression", type=float)
+    config_flag(p, "weight_grid", choices=list(WEIGHT_GRIDS))
     p.add_argument("--no-hessian", action="store_true", help="prune one LSB at a time everywhere")
-    p.add_argument("--probes", type=int, help="Hutchinson probes per batch")
-    p.add_argument("--act-bits", type=int, help="quantize activations to this many bits (PACT)")
-    p.add_argument("--norm", choices=["memory", "uniform"], help="layer weighting of the LSB penalty")
-    p.add_argument("--checkpoint", help="float state_dict to start from")
-    p.add_argument("--data-root", help="folder of local torchvision datasets")
+    config_flag(p, "probes", type=int)
+    config_flag(p, "act_bits", type=int)
+    config_flag(p, "norm", choices=list(REG_NORMS))
+    config_flag(p, "checkpoint")
+    config_flag(p, "data_root")
     p.add_argument("--data-download", action="store_true", help="allow torchvision to download the dataset")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--nproc", type=int, help="data-parallel processes (torchrun; gloo on CPU, one GPU each on CUDA)")
-    p.add_argument("--name", help="a label for the run")
+    config_flag(p, "threads", type=int)
+    config_flag(p, "nproc", type=int)
+    config_flag(p, "name")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config field by dotted key, value as JSON (e.g. --set prune.every=2)")
     p.add_argument("--home", default=None, help="run store folder (default $MSQ_HOME or ./runs)")
+
+
+def config_flag(p, flag: str, more: str = "", **kwargs) -> None:
+    """``--flag`` (dashes for underscores) for the config field ``FLAG_KEYS[flag]``, with that field's help."""
+    p.add_argument("--" + flag.replace("_", "-"), help=flag_help(FLAG_KEYS[flag], more), **kwargs)
+
+
+def flag_help(key: str, more: str = "") -> str:
+    """The field's help text, then ``more`` and the field's default, escaped for argparse (which reads % itself)."""
+    text = " ".join(t for t in (field_help(key), more) if t)
+    default = get_dotted(DEFAULTS, key)
+    if default not in (None, ""):
+        text += f" (default {default})"
+    return text.replace("%", "%%")
 
 
 def config_from_args(args) -> RunConfig:

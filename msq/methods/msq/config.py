@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from msq.config_checks import check as _check, choice as _choice, float_in as _float_in, int_in as _int_in
+from msq.config_help import described
 from msq.config_types import check_field_types
 
 REG_NORMS = ("memory", "uniform")
@@ -15,10 +16,14 @@ LAM_SCHEDULES = ("constant", "linear_warmup")
 @dataclass
 class RegConfig:
     """The L1 penalty on the LSBs (METHODS §2)."""
-    lam: float = 32.0                # strength λ of the LSB penalty
-    norm: str = "memory"             # weight of layer l: memory share N_l n_l / Σ N_k n_k, or uniform 1/L
-    schedule: str = "constant"       # λ(step): constant, or linear warm-up over warmup_steps
-    warmup_steps: int = 0
+    lam: float = described(32.0, "λ scales the L1 penalty on the weights' least-significant bits. Larger λ pushes "
+                           "more LSBs to zero, so more layers lose bits (smaller model) at some cost in accuracy. "
+                           "Try a sweep to see the trade-off.")
+    norm: str = described("memory", "Layer weighting of the LSB penalty: memory (layer l weighs its memory share "
+                          "N_l n_l / Σ N_k n_k) or uniform (1/L each).")
+    schedule: str = described("constant", "λ over the steps: constant, or linear_warmup (rising linearly to λ over "
+                              "reg.warmup_steps).")
+    warmup_steps: int = described(0, "Steps of the linear λ warm-up (reg.schedule linear_warmup).")
 
     def __post_init__(self) -> None:
         s = "reg"
@@ -32,17 +37,24 @@ class RegConfig:
 @dataclass
 class PruneConfig:
     """When and how LSBs are pruned during the search phase (METHODS §3)."""
-    every: int = 1                   # check every `every` search epochs
-    threshold: float = 0.05          # α: prune a layer's LSB when its LSB density d_l <= α (the density is
-                                     # the mean over the logged steps since the last check, not one step)
-    min_bits: int = 2                # never prune a searched layer below this width (sign included)
-    target_avg_bits: Optional[float] = None     # budget: end the search at this average width (or just under)
-    target_compression: Optional[float] = None  # budget as a compression ratio X (= 32 / X average bits)
-    landing_tolerance: float = 0.1   # how far under the budget (average bits) the last prune may land
-    reach_fraction: float = 0.5      # the budget is reached after this fraction of the search's prune checks;
-                                     # the rest of the search (λ = 0) and the finetune train the final widths
-    lam_gain: float = 2.0            # with a budget, λ is multiplied by this after a check that had to force
-                                     # prunes, divided by its square root otherwise, and set to 0 once landed
+    every: int = described(1, "Search epochs between prune checks.")
+    threshold: float = described(0.05, "α: a layer's LSB is dropped once its LSB density (the fraction of weights "
+                                 "with an odd integer code, averaged over the logged steps since the last check) is "
+                                 "at or below α. Larger α prunes earlier and more aggressively.")
+    min_bits: int = described(2, "No searched layer is pruned below this width (sign included; 1 = binary on the "
+                              "symmetric grid).")
+    target_avg_bits: Optional[float] = described(
+        None, "Budget: the search ends at this average width over the quantized weights (sign included), within "
+              "prune.landing_tolerance under it; λ is raised while the run falls behind the path to it and set to 0 "
+              "once it lands.")
+    target_compression: Optional[float] = described(
+        None, "Budget as a compression ratio X over float32 (= 32 / X average bits); give either this or "
+              "prune.target_avg_bits.")
+    landing_tolerance: float = described(0.1, "How far under the budget (in average bits) the last prune may land.")
+    reach_fraction: float = described(0.5, "The budget is reached after this fraction of the search's prune checks; "
+                                      "the rest of the search (λ = 0) and the finetune train the final widths.")
+    lam_gain: float = described(2.0, "With a budget, λ is multiplied by this after a check that had to force "
+                                "prunes, divided by its square root otherwise, and set to 0 once landed.")
 
     def __post_init__(self) -> None:
         s = "prune"
@@ -71,13 +83,18 @@ class PruneConfig:
 @dataclass
 class HessianConfig:
     """Hutchinson estimate of each layer's average Hessian trace (METHODS §4)."""
-    enabled: bool = True     # Hessian-aware pruning: layers clearly below mean sensitivity drop 2 LSBs at once
-    probes: int = 4          # Rademacher probes per batch
-    batches: int = 16        # most batches per estimate (with target_rse it stops earlier once precise)
-    batch_size: int = 64          # samples per Hessian batch (cost ~ probes x batch_size)
-    target_rse: Optional[float] = 0.1  # stop adding batches once every searched layer's relative standard
-                                       # error se/|Tr| is at most this (None: always use `batches` batches)
-    z: float = 1.96          # interval half-width in standard errors (1.96: 95%); k = 2 needs Tr/N + z·se < mean
+    enabled: bool = described(True, "Hessian-aware pruning (MSQ): layers whose average Hessian trace is clearly below "
+                              "the mean (see hessian.z) are insensitive and drop two LSBs at once; the others drop "
+                              "one.")
+    probes: int = described(4, "Rademacher probes per batch of the Hutchinson estimate: more probes, less noise, "
+                            "more time.")
+    batches: int = described(16, "Most batches per estimate (with hessian.target_rse it stops earlier once precise).")
+    batch_size: int = described(64, "Samples per Hessian batch (cost ~ probes x batch_size).")
+    target_rse: Optional[float] = described(
+        0.1, "Stop adding batches once every searched layer's relative standard error se/|Tr| is at most this "
+             "(null: always use hessian.batches batches).")
+    z: float = described(1.96, "Interval half-width in standard errors (1.96: 95%); dropping two LSBs needs "
+                         "Tr/N + z·se < mean.")
 
     def __post_init__(self) -> None:
         s = "hessian"

@@ -1,10 +1,11 @@
 """The ``multibit`` section of RunConfig. No torch."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from msq.config_checks import check as _check, choice as _choice, float_in as _float_in, int_in as _int_in
+from msq.config_help import described
 from msq.config_types import check_field_types
 
 CORESET_SELECTIONS = ("topk", "weighted")
@@ -15,17 +16,28 @@ MULTIBIT_CALIBRATIONS = ("mse", "max")
 @dataclass
 class MultiBitConfig:
     """Any-precision training with EMQ's two techniques (METHODS §8)."""
-    bits: list = field(default_factory=lambda: [2, 3, 4, 8])
-    act_bits: Any = "same"           # "same" (= each width), an int 2..8, or None/"none" (float)
-    bias_correction: bool = True     # weight bias correction: one shared BatchNorm for all widths
-    shared_bn: bool = True           # False = one BatchNorm per width (Any-Precision baseline)
-    coreset_fraction: float = 1.0    # 1.0 = full-data multi-bit training
-    reselect_every: int = 2          # epochs between coreset re-selections
-    selection: str = "weighted"      # score-weighted sampling (keeps some easy samples), or "topk" (hardest
-                                     # only: 2.6 points worse at a 20% coreset in bench/multibit.py)
-    score: str = "el2n"
-    eval_bits: list = field(default_factory=lambda: [5, 6, 7])  # widths also evaluated, never trained
-    calibration: str = "mse"         # grids when quantized training starts: "mse" over widths, or "max" (max|W|)
+    bits: list = described(factory=lambda: [2, 3, 4, 8],
+                           help="The widths one any-precision network is trained for, e.g. 2, 3, 4, 8.")
+    act_bits: Any = described("same", "Activation width: the same as each weight width (same), float (none), or "
+                              "one fixed width 2..16.")
+    bias_correction: bool = described(True, "EMQ's weight bias correction: each width's quantized weights get the "
+                                      "float weights' per-channel mean and std, so all widths share one BatchNorm.")
+    shared_bn: bool = described(True, "One BatchNorm for every width (needs bias correction to work well); off = "
+                                "one BatchNorm per width, the Any-Precision baseline.")
+    coreset_fraction: float = described(1.0, "Fraction of the training set each width trains on per epoch (its own "
+                                        "EL2N-chosen subset). 1.0 = full-data multi-bit training; 0.2 = EMQ's "
+                                        "headline setting.")
+    reselect_every: int = described(2, "Epochs between coreset re-selections (importance drifts as the network "
+                                    "learns).")
+    selection: str = described("weighted", "weighted: sample ∝ score (keeps some easy samples); topk: only the "
+                               "hardest (2.6 points worse at a 20% coreset in bench/multibit.py).")
+    score: str = described("el2n", "el2n: ‖softmax − one-hot‖₂ with each width's own model; random: a "
+                           "uniformly random subset (the ablation).")
+    eval_bits: list = described(factory=lambda: [5, 6, 7],
+                                help="Widths that are evaluated every epoch but never trained (e.g. 5, 6, 7): how "
+                                     "well the shared weights generalise to unseen precisions. Empty = none.")
+    calibration: str = described("mse", "Grids when quantized training starts: mse (the best grid over the widths) "
+                                 "or max (max|W|).")
 
     def __post_init__(self) -> None:
         s = "multibit"
