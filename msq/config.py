@@ -21,6 +21,7 @@ from msq.errors import ConfigError
 from msq.methods.bsq.config import BSQConfig
 from msq.methods.msq.config import HessianConfig, PruneConfig, RegConfig
 from msq.methods.multibit.config import MultiBitConfig
+from msq.methods import DEFAULT_METHOD
 from msq.methods.registry import list_methods
 
 OPTIMIZERS = ("sgd", "adam")
@@ -145,16 +146,10 @@ class DataConfig:
             _int_in(s, "limit", self.limit, 1)
 
 
-_SECTIONS = {
-    "quant": QuantConfig, "reg": RegConfig, "prune": PruneConfig, "hessian": HessianConfig,
-    "train": TrainConfig, "data": DataConfig, "multibit": MultiBitConfig, "bsq": BSQConfig,
-}
-
-
 @dataclass
 class RunConfig:
     """Everything one run needs. ``method`` picks the algorithm; sections it does not use are ignored."""
-    method: str = described("msq", "The training method; the config's sections it does not use are ignored.")
+    method: str = described(DEFAULT_METHOD, "The training method; the config's sections it does not use are ignored.")
     model: str = described("lenet5", "A sample model (see `python -m msq models`), a torchvision model as tv:NAME, "
                            "or your own: a Python file and a function in it that returns a torch.nn.Module, as "
                            "path/to/file.py:factory.")
@@ -216,6 +211,12 @@ class RunConfig:
         for key, value in changes.items():
             set_dotted(data, key, value)
         return RunConfig.from_dict(data)
+
+
+# every section of a RunConfig, by key: the fields whose default is a section dataclass (the core ones above,
+# and each method's own, which lives with it in msq/methods/<name>/config.py)
+_SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(RunConfig)
+             if dataclasses.is_dataclass(f.default_factory)}
 
 
 def _section_from_dict(cls: type, section: str, data: dict) -> Any:

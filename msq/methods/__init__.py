@@ -25,6 +25,7 @@ from msq.methods.registry import (PLUGINS_ENV, BUDGET_NONE, BUDGET_OPTIONAL, BUD
                                   unregister_method)
 
 BUILTIN = ("msq", "uniform", "bsq", "multibit", "hawq")    # registration order = the order they are offered in
+DEFAULT_METHOD = "msq"     # what a RunConfig trains unless it says otherwise
 for _name in BUILTIN:
     importlib.import_module(f"msq.methods.{_name}")
 
@@ -33,6 +34,6 @@ def create_method(cfg):
     return get_method(cfg.method).create(cfg)
 
 
-__all__ = ["BUDGET_NONE", "BUDGET_OPTIONAL", "BUDGET_REQUIRED", "BUILTIN", "PLUGINS_ENV", "LiveKnob", "MethodSpec", "all_methods",
+__all__ = ["BUDGET_NONE", "BUDGET_OPTIONAL", "BUDGET_REQUIRED", "BUILTIN", "DEFAULT_METHOD", "PLUGINS_ENV", "LiveKnob", "MethodSpec", "all_methods",
            "create_method", "find_method", "get_method", "list_methods", "methods_where", "register_method",
            "unregister_method"]

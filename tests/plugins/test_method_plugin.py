@@ -31,6 +31,15 @@ def test_the_registration_is_all_the_registry_needs():
     assert "float" in method_choices()
 
 
+def test_every_method_section_is_a_section_of_the_run_config():
+    from msq.config import RunConfig
+    from msq.methods import all_methods
+    defaults = RunConfig()
+    for spec in all_methods():
+        if spec.config_key:
+            assert isinstance(getattr(defaults, spec.config_key), spec.config_class), spec.name
+
+
 def test_a_foreground_run_and_its_report(tmp_path, capsys):
     home = tmp_path / "home"
     assert main(["train", "--method", "float", "--home", str(home), *TINY]) == 0
