@@ -1,7 +1,8 @@
 """Compare: accuracy vs compression of chosen runs, one plane per model and dataset (Pareto front over
-every finished point, uniform-QAT references of the same model, runs that are not final flagged, each
-point's training budget), λ against compression and accuracy, and two runs' bit allocations side by
-side. The selection is in the URL (``?compare=a,b``), shared with the Curves page."""
+every finished point, the reference runs of the same model -- a method whose spec has ``reference``:
+uniform QAT --, runs that are not final flagged, each point's training budget), λ against compression and
+accuracy, and two runs' bit allocations side by side. The selection is in the URL (``?compare=a,b``),
+shared with the Curves page."""
 from __future__ import annotations
 
 import pandas as pd
@@ -11,6 +12,7 @@ from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import charts
 from dashboard.components.comparison import budget_text, group_name, is_final, model_groups, progress_text
+from dashboard.components.methods import marker_legend, reference_specs, spec_of, steers_lam
 from dashboard.components.multibit import width_points
 from dashboard.components.runs_table import compare_points, run_label
 from msq.errors import MSQError
@@ -25,19 +27,21 @@ if not rows:
 
 by_id = {r["id"]: r for r in rows}
 labels = {r["id"]: run_label(r) for r in rows}
-finished = [r for r in rows if r["status"] == "completed" and r["method"] != "uniform"]
+REFERENCES = {spec.name for spec in reference_specs()}
+finished = [r for r in rows if r["status"] == "completed" and r["method"] not in REFERENCES]
 default = [r["id"] for r in next(iter(model_groups(finished).values()), [])][:20]
 c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
 with c1:
     chosen = ui.pick_compared_runs(rows, default, key="compare_pick")
-refs_on = c2.toggle("uniform QAT references", value=True,
-                    help="Show the uniform-QAT runs of the same model and dataset as reference points")
+references = " / ".join(spec.title_in_text for spec in reference_specs())
+refs_on = c2.toggle(f"{references} references".strip(), value=True,
+                    help=f"Show the {references or 'reference'} runs of the same model and dataset as reference points")
 if not chosen:
     st.info("Choose runs above: each model and dataset gets its own accuracy-vs-compression plane.",
             icon=":material/info:")
     st.stop()
 picked = [by_id[i] for i in chosen]
-refs = [r for r in rows if r["method"] == "uniform" and r["id"] not in chosen] if refs_on else []
+refs = [r for r in rows if r["method"] in REFERENCES and r["id"] not in chosen] if refs_on else []
 
 
 def config_of(run_id: str) -> dict:
@@ -47,11 +51,17 @@ def config_of(run_id: str) -> dict:
         return {}
 
 
+def several_widths(method) -> bool:
+    """A run of this method is one network at several widths (multi-bit), not one allocation."""
+    spec = spec_of(method)
+    return spec is not None and not spec.one_allocation
+
+
 def with_widths(points: list[dict]) -> list[dict]:
-    """Multi-bit runs as one point per width (their headline is a mean over widths at the widest size)."""
+    """Runs at several widths as one point per width (their headline is a mean over widths at the widest size)."""
     out = []
     for p in points:
-        if p["method"] != "multibit":
+        if not several_widths(p["method"]):
             out.append(p)
             continue
         try:
@@ -94,10 +104,9 @@ for group, members in groups.items():
     ui.chart(charts.to_figure(figures.accuracy_vs_compression(
         plane, title=f"Accuracy vs compression — {group_name(group)}"), f"compare-{group}"),
         key=f"cmp_front_{group_name(group)}")
-st.caption("Colour = average bits (the colour bar); ◆ uniform QAT at fixed widths (reference); ▲ a multi-bit run "
-           "at each of its widths; ■ BSQ; faded and “(not final)” = a run that has not completed (where it "
-           "stands now, not its result). The dashed line links the finished points, references included, that no "
-           "other finished point beats on both accuracy and compression.")
+st.caption(f"Colour = average bits (the colour bar); symbol = method: {marker_legend()}; faded and “(not final)” = "
+           "a run that has not completed (where it stands now, not its result). The dashed line links the finished "
+           "points, references included, that no other finished point beats on both accuracy and compression.")
 main_group = picked if len(groups) == 1 else next(iter(groups.values()))
 c1, c2 = st.columns(2)
 with c1:
@@ -129,11 +138,11 @@ if len(allocations) == 2 and allocations["A"] and allocations["B"]:
     with st.expander("Per-layer difference"):
         st.dataframe(diff, hide_index=True, width="stretch")
 
-table = pd.DataFrame([{"run": labels[p["id"]] + (f" — {p['label'].split(' @')[-1]}" if p["method"] == "multibit" and
+table = pd.DataFrame([{"run": labels[p["id"]] + (f" — {p['label'].split(' @')[-1]}" if several_widths(p["method"]) and
                                                   " @" in p["label"] else ""),
                        "open": f"/run?run={p['id']}",
                        "model": by_id[p["id"]].get("model"), "dataset": by_id[p["id"]].get("dataset"),
-                       "method": p["method"], "λ": p["lam"] if p["method"] == "msq" else None,
+                       "method": p["method"], "λ": p["lam"] if steers_lam(p["method"]) else None,
                        "accuracy (%)": p["accuracy"],
                        "compression (×)": p["compression"], "avg bits": p["avg_bits"],
                        "final": "yes" if p["final"] else "no", "budget and state": p["note"]} for p in points])

@@ -1,17 +1,22 @@
-"""Launch: a form over the config dataclasses -> one run, or a λ sweep of queued runs."""
+"""Launch: a form over the config dataclasses -> one run, or a sweep of queued runs over the method's
+strength (its registered knob: MSQ's λ, BSQ's decay α). What the form offers for a method comes from its
+``MethodSpec`` (``msq.methods``): its help, widths, budget, knob, schedule and its own config section."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import streamlit as st
 
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
+from dashboard.components.methods import chosen_spec, own_key, prunes_lsbs
 from msq.config import WEIGHT_GRIDS
-from msq.methods import list_methods
-from msq.methods.multibit.config import CORESET_SCORES, CORESET_SELECTIONS
 from msq.errors import MSQError
+from msq.methods import BUDGET_NONE, BUDGET_OPTIONAL, BUDGET_REQUIRED, LiveKnob, MethodSpec, list_methods
+from msq.methods.bsq.config import BSQConfig
+from msq.methods.multibit.config import CORESET_SCORES, CORESET_SELECTIONS, MultiBitConfig
 from msq.runs import runner
 
 K = "f:"   # widget keys are "f:" + the config field's dotted key (or a form-only name)
@@ -22,17 +27,7 @@ FIELDS = ("train.device", "train.nproc", "uniform_bits", "bsq.decay", "bsq.requa
           "train.seed", "train.batch_size", "train.lr", "train.log_every", "train.threads", "multibit.act_bits",
           "multibit.bias_correction", "multibit.shared_bn", "multibit.coreset_fraction", "multibit.reselect_every",
           "multibit.selection", "multibit.score", "quant.grid")   # config fields whose widget key is K + the dotted name
-SCHEDULE = {   # what the three epoch counts mean for each method
-    "msq": "Epochs per phase: pretrain (float) → search (λ on, pruning) → finetune (λ off, bits frozen).",
-    "bsq": "Epochs per phase: pretrain (float) → search (bit planes with the group Lasso, re-quantized every few "
-           "epochs) → finetune (bits frozen).",
-    "uniform": "Pretrain (float), then QAT at the fixed width on MSQ's schedule: the search epochs at the search "
-               "learning rate, then the finetune epochs.",
-    "hawq": "Pretrain (float), then widths chosen once from the float model's Hessian for the budget, then QAT at "
-            "those widths on MSQ's schedule (search epochs, then finetune epochs).",
-    "multibit": "Pretrain (float), then multi-bit training for search + finetune epochs: every step trains every "
-                "width (each on its own coreset when the fraction is below 1).",
-}
+BUDGET_START = {BUDGET_REQUIRED: 2.0, BUDGET_OPTIONAL: 4.0}   # the budget input's first value, by MethodSpec.budget
 
 
 def _get(name, fallback=None):
@@ -40,7 +35,8 @@ def _get(name, fallback=None):
 
 
 def collect() -> tuple[dict, list[float], dict]:
-    """(dotted config values, the λ of each run to launch, errors found before the dataclasses)."""
+    """(dotted config values, the method's strength of each run to launch -- [] for a method without a
+    knob --, errors found before the dataclasses)."""
     errors, values = {}, {}
     models = resources.catalog()["models"]
     choice = _get("model_choice", next(iter(models)))
@@ -52,53 +48,90 @@ def collect() -> tuple[dict, list[float], dict]:
     for key in ("data.root", "data.download"):
         if K + key in st.session_state:
             values[key] = _get(key)
-    method = _get("method") or "msq"
-    values["method"] = method
+    spec = chosen_spec(_get("method"))
+    values["method"] = spec.name
     for key in FIELDS:
         if K + key in st.session_state:
             values[key] = _get(key)
     if values.get("multibit.act_bits") == "none":
         values["multibit.act_bits"] = None
-    wants_budget = _get("use_target") or method == "hawq"      # HAWQ-style allocation always needs one
+    wants_budget = spec.budget == BUDGET_REQUIRED or (spec.budget == BUDGET_OPTIONAL and _get("use_target"))
     values["prune.target_avg_bits"] = _get("prune.target_avg_bits") if wants_budget else None
-    if method == "multibit":
-        for key, allow_empty in (("multibit.bits", False), ("multibit.eval_bits", True)):
-            if K + key in st.session_state:
-                widths, problem = lf.parse_widths(key, _get(key), allow_empty)
-                if problem:
-                    errors[key] = problem
-                else:
-                    values[key] = widths
+    for key in width_lists(spec):
+        if K + key in st.session_state:
+            widths, problem = lf.parse_widths(key, _get(key), allow_empty=key != spec.widths_key)
+            if problem:
+                errors[key] = problem
+            else:
+                values[key] = widths
     values["name"] = (_get("name") or "").strip()
-    lams = [values.get("reg.lam", lf.default("reg.lam"))]
-    if method == "msq" and _get("sweep"):
-        lo, hi = _get("sweep_range", (10.0, 100.0))
-        try:
-            lams = lf.sweep_values(lo, hi, int(_get("sweep_count", 4) or 1))
-        except MSQError as exc:
-            errors["sweep"] = str(exc)
+    strengths = strengths_to_launch(spec.knob, values, errors)
     # workers start in this process's folder; a custom model must be a file spec or a torchvision name
     errors.update(lf.check_paths(values, Path.cwd(), models=models if choice == lf.CUSTOM_MODEL else None))
     errors.update(lf.check_devices(values, resources.gpus()))
-    return values, lams, errors
+    return values, strengths, errors
+
+
+def width_lists(spec: MethodSpec) -> list[str]:
+    """The method's fields the form writes as comma-separated widths (list-valued): the widths it trains
+    (``widths_key``), and list fields of its own section (multi-bit's widths evaluated, never trained)."""
+    own = [f"{spec.config_key}.{name}" for name in getattr(spec.config_class, "__dataclass_fields__", {})]
+    keys = ([spec.widths_key] if spec.widths_key else []) + own
+    return [key for key in dict.fromkeys(keys) if isinstance(_default_or_none(key), list)]
+
+
+def _default_or_none(key: str):
+    try:
+        return lf.default(key)
+    except (KeyError, TypeError):   # a key of a method registered at run time that RunConfig lacks
+        return None
+
+
+def strengths_to_launch(knob: Optional[LiveKnob], values: dict, errors: dict) -> list[float]:
+    """The knob's value of each run: the form's one, or a sweep's (a sweep's error goes into ``errors``)."""
+    if knob is None:
+        return []
+    strengths = [values.get(knob.key, lf.default(knob.key))]
+    if _get("sweep"):
+        lo, hi = sweep_range(knob)
+        try:
+            strengths = lf.sweep_values(lo, hi, int(_get("sweep_count", 4) or 1))
+        except MSQError as exc:
+            errors["sweep"] = str(exc)
+    return strengths
+
+
+def sweep_range(knob: LiveKnob) -> tuple[float, float]:
+    """The sweep's range as set, or the default one when it is not on this knob's grid (another method's)."""
+    stored = _get("sweep_range")
+    if isinstance(stored, (list, tuple)) and len(stored) == 2 and all(v in knob.grid for v in stored):
+        return tuple(stored)
+    return lf.sweep_default(knob)
+
+
+def per_run(knob: Optional[LiveKnob], strengths: list[float]) -> list[dict]:
+    """Each run's own values: its strength under the knob's key ([{}] for a method without a knob: one run)."""
+    return [{knob.key: value} for value in strengths] if knob is not None else [{}]
 
 
 def launch() -> None:
     """The Launch button: validate everything; launch nothing unless every field is valid."""
     st.session_state.pop("launched", None)
-    values, lams, errors = collect()
-    data = lf.build_config({k: v for k, v in values.items() if k not in errors})
-    for lam in lams:
-        errors.update(lf.validate(lf.build_config({**{k: v for k, v in values.items() if k not in errors},
-                                                   "reg.lam": lam})))
+    values, strengths, errors = collect()
+    knob = chosen_spec(values["method"]).knob
+    kept = {k: v for k, v in values.items() if k not in errors}
+    data = lf.build_config(kept)
+    for own in per_run(knob, strengths):
+        errors.update(lf.validate(lf.build_config({**kept, **own})))
     st.session_state["launch_errors"] = errors
     if errors:
         return
     base = values["name"] or f"{data['model']} on {data['data']['name']}"
+    names = lf.run_names(base, strengths or [None], knob.symbol if knob else "")
     launched = []
     try:
-        for lam, name in zip(lams, lf.run_names(base, lams)):
-            config = lf.build_config({**values, "reg.lam": lam, "name": name})
+        for own, name in zip(per_run(knob, strengths), names):
+            config = lf.build_config({**values, **own, "name": name})
             launched.append(runner.launch(resources.store(), config, name=name))
     except MSQError as exc:
         st.session_state["launch_errors"] = {"form": str(exc)}
@@ -123,29 +156,23 @@ def section(title: str, caption: str = ""):
 
 
 def bsq_options() -> None:
-    """BSQ: the group-Lasso strength on its own log grid, and how often bit planes are re-quantized."""
-    c1, c2 = st.columns([3, 1])
-    c1.select_slider(lf.label("bsq.decay"), options=lf.DECAY_GRID,
-                     value=lf.default("bsq.decay"), format_func=lf.format_lam, key=K + "bsq.decay",
-                     help=lf.HELP["bsq.decay"], **KEEP)
-    c2.number_input(lf.label("bsq.requant_every"), value=lf.default("bsq.requant_every"), step=1,
+    """BSQ's own section: how often bit planes are re-quantized (its decay α is its knob, above)."""
+    c1, _ = st.columns([1, 3])
+    c1.number_input(lf.label("bsq.requant_every"), value=lf.default("bsq.requant_every"), step=1,
                     key=K + "bsq.requant_every", help=lf.HELP["bsq.requant_every"], **KEEP)
-    st.caption("Higher α pushes whole bit planes to zero faster; a re-quantization then drops them (fewer bits).")
-    for key in ("bsq.decay", "bsq.requant_every"):
-        error(key)
+    error("bsq.requant_every")
 
 
 def multibit_options() -> None:
-    """Multi-bit (EMQ): widths, activation widths, bias correction / shared BatchNorm, bit-wise coresets."""
-    c1, c2, c3 = st.columns(3)
-    c1.text_input(lf.label("multibit.bits"), value="2,3,4,8", key=K + "multibit.bits", help=lf.HELP["multibit.bits"],
-                  **KEEP)
-    c2.text_input(lf.label("multibit.eval_bits"), value="5,6,7", key=K + "multibit.eval_bits",
-                  help=lf.HELP["multibit.eval_bits"], **KEEP)
-    c3.selectbox(lf.label("multibit.act_bits"), lf.ACT_BITS_CHOICES, format_func=lf.format_act_bits,
+    """Multi-bit (EMQ)'s own section: widths evaluated, activation widths, bias correction / shared BatchNorm,
+    bit-wise coresets (the widths it trains are its widths, above)."""
+    c1, c2 = st.columns(2)
+    c1.text_input(lf.label("multibit.eval_bits"), value=",".join(map(str, lf.default("multibit.eval_bits"))),
+                  key=K + "multibit.eval_bits", help=lf.HELP["multibit.eval_bits"], **KEEP)
+    c2.selectbox(lf.label("multibit.act_bits"), lf.ACT_BITS_CHOICES, format_func=lf.format_act_bits,
                  key=K + "multibit.act_bits",
                  help=lf.HELP["multibit.act_bits"], **KEEP)
-    for key in ("multibit.bits", "multibit.eval_bits", "multibit.act_bits"):
+    for key in ("multibit.eval_bits", "multibit.act_bits"):
         error(key)
     c1, c2 = st.columns(2)
     c1.toggle(lf.label("multibit.bias_correction"), value=lf.default("multibit.bias_correction"),
@@ -177,12 +204,91 @@ def multibit_options() -> None:
         error(key)
 
 
+OWN_OPTIONS = {BSQConfig: bsq_options, MultiBitConfig: multibit_options}   # a method's own section, by its class
+
+
+def widths_input(key: str) -> None:
+    """The widths the method trains at: one number (uniform_bits) or a list written 2,3,4,8 (multibit.bits)."""
+    value = _default_or_none(key)
+    if isinstance(value, list):
+        st.text_input(lf.label(key), value=",".join(map(str, value)), key=K + key, help=lf.HELP.get(key), **KEEP)
+    else:
+        st.number_input(lf.label(key), value=value, step=1, key=K + key, help=lf.HELP.get(key), **KEEP)
+    error(key)
+
+
+def knob_input(spec: MethodSpec) -> None:
+    """The method's strength on its log grid (a sweep, under Launch, sets it run by run instead)."""
+    knob, sweeping = spec.knob, bool(_get("sweep"))
+    st.select_slider(lf.label(knob.key), options=lf.strength_options(spec.name, lf.default(knob.key)),
+                     value=lf.default(knob.key), format_func=lf.format_lam, key=K + knob.key,
+                     help=lf.HELP.get(knob.key), disabled=sweeping, **KEEP)
+    if sweeping:
+        st.caption(f"The {knob.symbol} sweep (under Launch) sets each run's {knob.symbol}: this slider is not used.")
+    if knob.effect:
+        st.caption(knob.effect)
+    error(knob.key)
+
+
+def budget_input(spec: MethodSpec) -> None:
+    """The average-width budget: always set for a method that needs one, behind a toggle where it is optional."""
+    key = "prune.target_avg_bits"
+    if spec.budget == BUDGET_REQUIRED:
+        st.number_input(lf.label(key), value=BUDGET_START[spec.budget], step=0.25, key=K + key, help=lf.HELP[key],
+                        **KEEP)
+    else:
+        steered = f" ({spec.knob.symbol} steered)" if spec.knob else ""
+        c1, c2 = st.columns(2)
+        target = c1.toggle(f"Land on a bit budget{steered}", value=False, key=K + "use_target", **KEEP)
+        c2.number_input(lf.label(key), value=BUDGET_START[spec.budget], step=0.25, disabled=not target,
+                        key=K + key, help=lf.HELP[key], **KEEP)
+    error(key)
+
+
+def method_options(spec: MethodSpec) -> None:
+    """What the chosen method is set by: its widths, its strength, its budget, its own config section."""
+    if spec.widths_key:
+        widths_input(spec.widths_key)
+    if spec.knob is not None:
+        knob_input(spec)
+    if spec.budget != BUDGET_NONE:
+        budget_input(spec)
+    own = OWN_OPTIONS.get(spec.config_class)
+    if own is not None:
+        own()
+
+
+def pruning_options(spec: MethodSpec) -> None:
+    """LSB pruning (a method whose search drops LSB planes by their density): when a layer loses a bit, and
+    for a method that estimates it, Hessian-aware pruning."""
+    c1, c2, c3 = st.columns(3)
+    c1.number_input(lf.label("prune.threshold"), value=lf.default("prune.threshold"), step=0.01, format="%.3f",
+                    key=K + "prune.threshold", help=lf.HELP["prune.threshold"], **KEEP)
+    c2.number_input(lf.label("prune.every"), value=lf.default("prune.every"), step=1, key=K + "prune.every",
+                    help=lf.HELP["prune.every"], **KEEP)
+    c3.number_input(lf.label("prune.min_bits"), value=lf.default("prune.min_bits"), step=1,
+                    key=K + "prune.min_bits",
+                    help=lf.HELP["prune.min_bits"], **KEEP)
+    st.caption("α: a layer drops its LSB once the fraction of weights with an odd code (its LSB density) "
+               "is ≤ α — the LSB plane is then (almost) empty and removing it changes (almost) nothing.")
+    for key in ("prune.threshold", "prune.every", "prune.min_bits"):
+        error(key)
+    if spec.estimates_hessian:
+        c1, c2 = st.columns(2)
+        hessian = c1.toggle(lf.label("hessian.enabled"), value=lf.default("hessian.enabled"),
+                            key=K + "hessian.enabled", help=lf.HELP["hessian.enabled"], **KEEP)
+        c2.number_input(lf.label("hessian.probes"), value=lf.default("hessian.probes"), step=1,
+                        disabled=not hessian, key=K + "hessian.probes", help=lf.HELP["hessian.probes"], **KEEP)
+        error("hessian.probes")
+
+
 if (goto := st.session_state.pop("goto_run", None)) is not None:
     ui.open_run(goto)
 
 st.title("Launch a run")
-st.caption("Pick a model and data, set λ, press Launch. Runs train in background processes; this page "
-           "never trains. A sweep queues one run per λ (MSQ_MAX_CPU_RUNS / MSQ_MAX_GPU_RUNS run at once).")
+st.caption("Pick a model, data and a method, set its strength, press Launch. Runs train in background processes; "
+           "this page never trains. A sweep queues one run per value of the strength (MSQ_MAX_CPU_RUNS / "
+           "MSQ_MAX_GPU_RUNS run at once).")
 try:
     cat = resources.catalog()
 except Exception as exc:   # a broken torch install: say so instead of a traceback
@@ -234,70 +340,30 @@ with left:
         error("train.nproc")
 
     with section("Method"):
-        method = st.segmented_control(lf.label("method"), list_methods(), default="msq", required=True, key=K + "method",
-                                      label_visibility="collapsed", **KEEP)
-        st.caption(lf.METHOD_HELP.get(method or "msq", ""))
+        method = st.segmented_control(lf.label("method"), list_methods(), default=chosen_spec(None).name,
+                                      required=True, key=K + "method", label_visibility="collapsed", **KEEP)
+        spec = chosen_spec(method)
+        st.caption(spec.help)
         error("method")
-        if method == "uniform":
-            st.number_input(lf.label("uniform_bits"), value=lf.default("uniform_bits"), step=1,
-                            key=K + "uniform_bits", help=lf.HELP["uniform_bits"], **KEEP)
-            error("uniform_bits")
-        elif method == "bsq":
-            bsq_options()
-        elif method == "multibit":
-            multibit_options()
-        elif method == "hawq":
-            st.number_input(lf.label("prune.target_avg_bits"), value=2.0, step=0.25,
-                            key=K + "prune.target_avg_bits", help=lf.HELP["prune.target_avg_bits"], **KEEP)
-            error("prune.target_avg_bits")
+        method_options(spec)
 
-    if (method or "msq") == "msq":
+    if prunes_lsbs(spec):
         with section("Bit-level sparsity search"):
-            st.select_slider(lf.label("reg.lam"), options=lf.lam_options(lf.default("reg.lam")),
-                             value=lf.default("reg.lam"), format_func=lf.format_lam, key=K + "reg.lam",
-                             help=lf.HELP["reg.lam"], disabled=bool(_get("sweep")), **KEEP)
-            if _get("sweep"):
-                st.caption("The λ sweep (under Launch) sets each run's λ: this slider is not used.")
-            st.caption("λ scales the L1 penalty on each layer's least-significant bits: higher λ → more LSBs "
-                       "driven to zero → more bits pruned (smaller model), usually at some accuracy cost.")
-            error("reg.lam")
-            c1, c2, c3 = st.columns(3)
-            c1.number_input(lf.label("prune.threshold"), value=lf.default("prune.threshold"), step=0.01, format="%.3f",
-                            key=K + "prune.threshold", help=lf.HELP["prune.threshold"], **KEEP)
-            c2.number_input(lf.label("prune.every"), value=lf.default("prune.every"), step=1, key=K + "prune.every",
-                            help=lf.HELP["prune.every"], **KEEP)
-            c3.number_input(lf.label("prune.min_bits"), value=lf.default("prune.min_bits"), step=1,
-                            key=K + "prune.min_bits",
-                            help=lf.HELP["prune.min_bits"], **KEEP)
-            st.caption("α: a layer drops its LSB once the fraction of weights with an odd code (its LSB density) "
-                       "is ≤ α — the LSB plane is then (almost) empty and removing it changes (almost) nothing.")
-            for key in ("prune.threshold", "prune.every", "prune.min_bits"):
-                error(key)
-            c1, c2 = st.columns(2)
-            hessian = c1.toggle(lf.label("hessian.enabled"), value=lf.default("hessian.enabled"),
-                                key=K + "hessian.enabled", help=lf.HELP["hessian.enabled"], **KEEP)
-            c2.number_input(lf.label("hessian.probes"), value=lf.default("hessian.probes"), step=1,
-                            disabled=not hessian, key=K + "hessian.probes", help=lf.HELP["hessian.probes"], **KEEP)
-            error("hessian.probes")
-            c1, c2 = st.columns(2)
-            target = c1.toggle("Land on a bit budget (λ steered)", value=False, key=K + "use_target", **KEEP)
-            c2.number_input(lf.label("prune.target_avg_bits"), value=4.0, step=0.25, disabled=not target,
-                            key=K + "prune.target_avg_bits", help=lf.HELP["prune.target_avg_bits"], **KEEP)
-            error("prune.target_avg_bits")
+            pruning_options(spec)
 
-    with section("Schedule and precision", SCHEDULE.get(method or "msq", "")):
+    with section("Schedule and precision", spec.schedule_help):
         c1, c2, c3 = st.columns(3)
         for col, key in ((c1, "train.pretrain_epochs"), (c2, "train.search_epochs"), (c3, "train.finetune_epochs")):
             col.number_input(lf.label(key), value=lf.default(key), step=1, key=K + key, help=lf.HELP[key], **KEEP)
             with col:
                 error(key)
         c1, c2, c3 = st.columns(3)
-        if method in ("uniform", "multibit"):   # their widths are set in the Method section
+        if spec.widths_key:   # the method's own widths, set in the Method section
             c1.caption("**Initial bits** — set by the method above")
         else:
             c1.slider(lf.label("quant.init_bits"), 2, 8, value=lf.default("quant.init_bits"), key=K + "quant.init_bits",
                       help=lf.HELP["quant.init_bits"], **KEEP)
-        if method == "multibit":
+        if own_key(spec, "act_bits"):   # the method's own section has its activation widths
             c2.caption("**Activation bits** — set by the method above")
         else:
             c2.selectbox(lf.label("quant.act_bits"), [None, 2, 3, 4, 5, 6, 7, 8],
@@ -328,25 +394,26 @@ with left:
                 error(key)
 
 with right:
-    values, lams, _ = collect()
+    values, strengths, _ = collect()
+    knob = spec.knob
     with section("Launch"):
         st.text_input(lf.label("name"), key=K + "name", placeholder=f"{values['model']} on {values['data.name']}",
                       **KEEP)
         error("name")
-        if (method or "msq") == "msq":
-            sweep = st.toggle(f"{lf.label('sweep')}: several runs, one per λ", key=K + "sweep", **KEEP)
+        if knob is not None:
+            sweep = st.toggle(f"{knob.symbol} sweep: several runs, one per {knob.symbol}", key=K + "sweep", **KEEP)
             if sweep:
-                st.select_slider("λ range", options=lf.LAM_GRID, value=(10.0, 100.0), format_func=lf.format_lam,
-                                 key=K + "sweep_range", **KEEP)
+                st.select_slider(f"{knob.symbol} range", options=knob.grid, value=lf.sweep_default(knob),
+                                 format_func=lf.format_lam, key=K + "sweep_range", **KEEP)
                 st.number_input("Runs in the sweep", value=4, step=1, key=K + "sweep_count", **KEEP)
                 error("sweep")
-        plural = f"{len(lams)} runs" if len(lams) > 1 else "1 run"
+        plural = f"{len(strengths)} runs" if len(strengths) > 1 else "1 run"
         nproc = values.get("train.nproc") or 1
         where = labels.get(values.get("train.device", "cpu"), values.get("train.device", "cpu")).split(" (")[0]
         st.markdown(f"Queues **{plural}** of **{values['method']}** on **{values['model']}** / "
                     f"**{values['data.name']}** ({where}" + (f", {nproc} processes each" if isinstance(nproc, int)
                                                              and nproc > 1 else "") + ")"
-                    + (f" at λ = {', '.join(f'{v:g}' for v in lams)}" if values["method"] == "msq" else "") + ".")
+                    + (f" at {knob.symbol} = {', '.join(f'{v:g}' for v in strengths)}" if knob else "") + ".")
         st.button(f"Launch {plural}", type="primary", icon=":material/rocket_launch:", on_click=launch,
                   key="launch_button", width="stretch")
         errors = st.session_state.get("launch_errors") or {}
@@ -363,6 +430,6 @@ with right:
                              icon=":material/monitoring:")
     with st.expander("config.json that will be stored"):
         try:
-            st.json(lf.build_config({**values, "reg.lam": lams[0]}), expanded=1)
+            st.json(lf.build_config({**values, **per_run(knob, strengths)[0]}), expanded=1)
         except MSQError as exc:
             st.caption(str(exc))

@@ -95,13 +95,13 @@ def mixer(run_id: str, run: dict, config) -> None:
             s1, s2 = st.columns([4, 1], vertical_alignment="bottom")
             s1.selectbox("Apply the final allocation of run", [r["id"] for r in sources], key=f"mixsrc:{run_id}",
                          format_func={r["id"]: ui.run_label(r) for r in sources}.get,
-                         help=f"Completed msq / uniform / bsq runs of {run.get('model')} on {run.get('dataset')}: "
-                              "their final per-layer bits, matched by layer name")
+                         help=f"Completed {mx.source_methods_text()} runs of {run.get('model')} on "
+                              f"{run.get('dataset')}: their final per-layer bits, matched by layer name")
             s2.button("Apply", key=f"mixapply:{run_id}", on_click=_apply_run, args=(run_id, layers, options),
                       width="stretch")
         else:
-            st.caption(f"No completed msq / uniform / bsq run of {run.get('model')} on {run.get('dataset')} yet: "
-                       "their final allocations could be applied here.")
+            st.caption(f"No completed {mx.source_methods_text()} run of {run.get('model')} on "
+                       f"{run.get('dataset')} yet: their final allocations could be applied here.")
     with c3:
         if fixed:
             st.toggle("Unlock fixed layers", key=f"mixunlock:{run_id}", persist_state="session",

@@ -1,6 +1,9 @@
 """Multi-bit: one any-precision run -- accuracy at every width (never-trained widths too), its coresets and
-the time they save against full-data training -- and the what-if mixer (``mixer_view.py``)."""
+the time they save against full-data training -- and the what-if mixer (``mixer_view.py``). It shows the runs
+of the methods whose ``MethodSpec.page`` is this page."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -9,6 +12,7 @@ from dashboard import resources
 from dashboard.app_pages import mixer_view, ui
 from dashboard.components import multibit as mb
 from dashboard.components import multibit_charts as mc
+from dashboard.components.methods import methods_with_page, own_section
 from dashboard.components.progress import format_seconds
 from dashboard.components.snapshot import events_of, parse_config, read_run_row
 from msq.errors import RunStoreError
@@ -17,11 +21,15 @@ REFRESH_S = 3
 TABS = ("Widths and coresets", "What-if mixer")
 EPOCH_KEYS = ("acc_", "coreset_", "score_b", "scoring_seconds", "training_seconds", "val_acc")
 
+PAGE = Path(__file__).stem   # this page's url path (app.py names each method page by its file)
+METHODS = methods_with_page(PAGE)
+
 store = resources.store()
-rows = store.list_runs(method="multibit")
+rows = [r for r in store.list_runs() if r.get("method") in METHODS]
 if not rows:
     st.title("Multi-bit runs")
-    ui.empty_state("No multi-bit runs yet — on the Launch page pick the **multibit** method: one network trained "
+    ui.empty_state("No multi-bit runs yet — on the Launch page pick the "
+                   + " or ".join(f"**{m}**" for m in METHODS) + " method: one network trained "
                    "for several widths at once, with EMQ's bias correction and bit-wise coresets.")
     st.stop()
 
@@ -56,7 +64,7 @@ with c1:
     st.header(run.get("name") or run_id, anchor=False)
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         ui.badge(run.get("status"))
-        mbc = (config or {}).get("multibit") or {}
+        mbc = own_section(config)
         described = (f"coreset {mbc['coreset_fraction']:.0%} ({mbc.get('selection')}, {mbc.get('score')}, re-selected "
                      f"every {mbc.get('reselect_every')} epochs)" if mbc.get("coreset_fraction", 1.0) < 1
                      else "full data (no coreset)") if mbc else ""

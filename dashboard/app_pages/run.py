@@ -1,27 +1,32 @@
 """Run (live): one run's status, progress, and every chart of the search, refreshed while it trains;
-the live λ slider, stop and resume."""
+the live slider of its method's strength (λ, BSQ's decay α), stop and resume. What it shows for a method
+comes from the method's ``MethodSpec``; a run of a method not known here gets the method-neutral view."""
 from __future__ import annotations
 
 import sqlite3
+from typing import Optional
 
 import streamlit as st
 
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
+from dashboard.components import multibit as mb
 from dashboard.components.live import build_figures, current_layers
+from dashboard.components.methods import knob_meaning, prunes_lsbs, regularized_phases, spec_of, widths_of
 from dashboard.components.progress import format_seconds, measure, phase_help, phase_plan
 from dashboard.components.queue import queue_positions
 from dashboard.components.snapshot import events_of, read_run_row, read_snapshot
 from dashboard.components.why import layer_rows, why_display
+from msq.config import RunConfig, get_dotted
 from msq.errors import MSQError, RunStoreError
+from msq.methods import MethodSpec
 from msq.runs import runner
 
 REFRESH_S = 2
 PANEL = [("bits_heatmap", "bits_bars"), ("density_heatmap", "layer_lines"), ("sensitivity_bars", "sensitivity_heatmap"),
          ("loss", "accuracy"), ("trajectory", "lam")]   # chart pairs, one row each
-PANELS = {"multibit": [("acc_widths", "loss_widths"), ("accuracy", "loss")]}   # every width, not one allocation
-STRENGTH = {"msq": ("λ", "LSB-penalty strength"), "bsq": ("BSQ decay α", "group-Lasso strength")}
+VIEWS = {"widths": [("acc_widths", "loss_widths"), ("accuracy", "loss")]}   # MethodSpec.panels: in place of PANEL
 store = resources.store()
 rows = store.list_runs()
 if not rows:
@@ -74,32 +79,12 @@ def header(run: dict) -> None:
         picker()
     with c2:
         status = run.get("status")
-        method = run.get("method")
-        if method in STRENGTH:
-            symbol, what = STRENGTH[method]
-            lam_ok = status in ("running", "queued")
-            changes = store.events(run["id"], "lam_change")
-            current = lf.live_strength(method, run.get("config"), changes[-1]["payload"].get("new") if changes else None)
-            st.select_slider(f"{symbol} live — {what} (log scale)", options=lf.strength_options(method, current),
-                             value=current, format_func=lf.format_lam, key=f"lamslider:{run['id']}", on_change=set_lam,
-                             args=(run["id"],), disabled=not lam_ok,
-                             help=lf.HELP["reg.lam" if method == "msq" else "bsq.decay"])
-            phases = store.events(run["id"], "phase")
-            phase = (phases[-1]["payload"] or {}).get("phase") if phases else None
-            if not lam_ok:
-                note = f"{symbol} can change while the run is queued or running."
-            elif phase == "search":
-                note = (f"Moving {symbol} changes the running search at its next step (logged as a λ-change event, "
-                        "dashed on the charts).")
-            elif phase == "finetune":
-                note = f"Finetuning: {symbol} is off and the widths are frozen, so a change has no effect any more."
-            else:   # queued or pretraining: the penalty is not on yet
-                note = (f"{symbol} acts from the search phase: a change now is kept and takes effect when the search "
-                        "starts (pretraining trains the float model without it).")
-            st.caption(note)
-        elif method == "multibit":
-            st.page_link(ui.page("multibit"), label="Every width, coresets and the what-if mixer",
-                         query_params={"run": run["id"]}, icon=":material/stacked_line_chart:")
+        spec = spec_of(run.get("method"))
+        if spec is not None and spec.knob is not None:
+            strength_slider(run, spec)
+        elif spec is not None and spec.page:
+            st.page_link(ui.page(spec.page), label=spec.page_label or spec.title, query_params={"run": run["id"]},
+                         icon=spec.page_icon or None)
         b1, b2 = st.columns(2)
         b1.button("Stop run", icon=":material/stop_circle:", disabled=status not in ("running", "queued"),
                   on_click=do, args=("stop", run["id"]), width="stretch")
@@ -107,6 +92,38 @@ def header(run: dict) -> None:
                   on_click=do, args=("resume", run["id"]), width="stretch")
     if (notice := st.session_state.pop("run_notice", None)) is not None:
         st.error(notice)
+
+
+def strength_slider(run: dict, spec: MethodSpec) -> None:
+    """The method's strength, live: sent to the worker (as its "lam" control) while the run is queued or running."""
+    knob = spec.knob
+    live_ok = run.get("status") in ("running", "queued")
+    changes = store.events(run["id"], "lam_change")
+    current = lf.live_strength(spec.name, run.get("config"), changes[-1]["payload"].get("new") if changes else None)
+    st.select_slider(f"{knob.symbol} live — {knob_meaning(knob)} (log scale)",
+                     options=lf.strength_options(spec.name, current), value=current, format_func=lf.format_lam,
+                     key=f"lamslider:{run['id']}", on_change=set_lam, args=(run["id"],), disabled=not live_ok,
+                     help=lf.HELP.get(knob.key))
+    phases = store.events(run["id"], "phase")
+    phase = (phases[-1]["payload"] or {}).get("phase") if phases else None
+    st.caption(strength_note(spec, phase, live_ok))
+
+
+def strength_note(spec: MethodSpec, phase: Optional[str], live_ok: bool) -> str:
+    """When a change of the strength takes effect: in the phases its penalty acts in, not after them."""
+    symbol = spec.knob.symbol
+    if not live_ok:
+        return f"{symbol} can change while the run is queued or running."
+    names, acting = [p.name for p in spec.phases(RunConfig())], regularized_phases(spec)
+    if phase in acting:
+        return (f"Moving {symbol} changes the running {phase} at its next step (logged as a λ-change event, "
+                "dashed on the charts).")
+    if acting and phase in names and names.index(phase) > names.index(acting[-1]):
+        return (f"{phase.capitalize()}: {symbol} is off and the widths are frozen, so a change has no effect "
+                "any more.")
+    when = f"from the {acting[0]} phase" if acting else "while its penalty is on"
+    return (f"{symbol} acts {when}: a change now is kept and takes effect then"
+            + (" (the phases before it train without it)." if acting else "."))
 
 
 def problems(snap) -> None:
@@ -152,10 +169,12 @@ def progress(snap) -> None:
     comp = (latest.get("compression") or {}).get("value")
     bits = (latest.get("avg_bits") or {}).get("value")
     method, config = snap.run.get("method"), snap.config or {}
-    multibit = method == "multibit"
-    widest = f" at {max(config['multibit']['bits'])} bits" if multibit and config else ""
+    spec = spec_of(method)
+    several = spec is not None and not spec.one_allocation   # one set of weights at several widths
+    widths = widths_of(spec, config)
+    widest = f" at {max(widths)} bits" if several and widths else ""
     m = st.columns(6)
-    m[0].metric("Mean acc. (trained)" if multibit else "Validation accuracy",
+    m[0].metric("Mean acc. (trained)" if several else "Validation accuracy",
                 "—" if acc is None else f"{acc:.2f}%")
     m[1].metric("Compression" + widest, "—" if comp is None else f"{comp:.2f}×",
                 help="32-bit float weights / quantized weights")
@@ -178,25 +197,33 @@ def progress(snap) -> None:
 
 
 def method_metric(snap) -> tuple[str, str, str]:
-    """The fourth headline number: what steers this method (λ, BSQ's decay, the width, the widths)."""
+    """The fourth headline number: what steers this method (its strength now, or the widths it trains at)."""
     run, config = snap.run, snap.config or {}
-    method = run.get("method")
-    if method == "msq":
-        lam = run.get("lam")
-        return "λ now", "—" if lam is None else f"{lam:g}", "LSB-penalty strength (live changes included)"
-    if method == "bsq":
-        changes = events_of(snap.events, "lam_change")
-        decay = changes[-1].get("new") if changes else (config.get("bsq") or {}).get("decay")
-        return "BSQ decay α now", "—" if decay is None else f"{decay:g}", "strength of the bit-plane group Lasso"
-    if method == "uniform":
-        bits = config.get("uniform_bits")
-        return "Uniform width", "—" if bits is None else f"{bits} bits", "every searched layer trains at this width"
-    if method == "multibit":
-        mbc = config.get("multibit") or {}
-        unseen = [b for b in mbc.get("eval_bits") or [] if b not in (mbc.get("bits") or [])]
-        return ("Widths", ",".join(map(str, sorted(mbc.get("bits") or []))) or "—",
+    spec = spec_of(run.get("method"))
+    if spec is not None and spec.knob is not None:
+        value = strength_now(run.get("config"), spec.knob.key, snap.events)
+        return (f"{spec.knob.symbol} now", f"{value:g}" if isinstance(value, (int, float)) else "—",
+                f"{knob_meaning(spec.knob)} (live changes included)")
+    widths = widths_of(spec, config)
+    if spec is not None and spec.one_allocation and spec.widths_key:
+        return (f"{spec.title} width", f"{widths[0]} bits" if widths else "—",
+                "every searched layer trains at this width")
+    if spec is not None and spec.widths_key:
+        unseen = [b for b in mb.widths_of(config, run.get("summary"), snap.scalars)[1] if b not in widths]
+        return ("Widths", ",".join(map(str, widths)) or "—",
                 "trained widths" + (f"; also evaluated, never trained: {', '.join(map(str, unseen))}" if unseen else ""))
-    return "Method", method or "—", ""
+    return "Method", run.get("method") or "—", ""
+
+
+def strength_now(config: Optional[dict], key: str, events: list):
+    """The strength a run trains with now, as stored: its last live change, else its config's ``key``."""
+    changes = events_of(events, "lam_change")
+    if changes:
+        return changes[-1].get("new")
+    try:
+        return get_dotted(config or {}, key)
+    except (KeyError, TypeError):
+        return None
 
 
 def charts(snap) -> None:
@@ -216,28 +243,31 @@ def charts(snap) -> None:
                 "`log_every` steps).", icon=":material/hourglass_top:")
         return
     rid = snap.run["id"]
-    pairs = PANELS.get(snap.run.get("method"), PANEL)
+    spec = spec_of(snap.run.get("method"))
+    pairs = [pair for view in (spec.panels if spec else ()) for pair in VIEWS.get(view, [])] or PANEL
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     if any("layer_lines" in pair for pair in pairs):
         c2.multiselect("Layers to follow (LSB density lines)", names, default=default, key=key, max_selections=10)
-    if "sensitivity_bars" not in figs and snap.run.get("method") == "msq" and \
-            ((snap.config or {}).get("hessian") or {}).get("enabled", True):
-        c1.caption("No Hessian estimate yet: with Hessian-aware pruning, MSQ estimates each layer's sensitivity "
-                   "when a layer is about to lose an LSB." if snap.status in ("running", "queued") else
-                   "No Hessian estimate in this run: no layer came close enough to losing an LSB for MSQ to "
-                   "estimate its sensitivity.")
+    hessian_pruning = prunes_lsbs(spec) and spec.estimates_hessian   # it estimates layers about to lose an LSB
+    if "sensitivity_bars" not in figs and hessian_pruning and ((snap.config or {}).get("hessian") or {}).get(
+            "enabled", True):
+        c1.caption(f"No Hessian estimate yet: with Hessian-aware pruning, {spec.title} estimates each layer's "
+                   "sensitivity when a layer is about to lose an LSB." if snap.status in ("running", "queued") else
+                   "No Hessian estimate in this run: no layer came close enough to losing an LSB for "
+                   f"{spec.title} to estimate its sensitivity.")
     panel = []
     for pair in pairs:
         present = [name for name in pair if name in figs]
         panel += [(name, figs[name], len(present) == 1) for name in present]
     ui.chart_panel(panel, key=f"panel:{rid}")
     st.subheader("Why each layer got its bits")
-    if snap.run.get("method") == "multibit":
-        st.caption("A multi-bit network has no single allocation: every searched layer runs at each trained width. "
-                   "The columns below describe it at its widest width; the Multi-bit page evaluates any mix.")
+    if spec is not None and not spec.one_allocation:
+        st.caption(f"A {spec.title_in_text} network has no single allocation: every searched layer runs at each "
+                   "trained width. The columns below describe it at its widest width"
+                   + (f"; the {spec.title} page evaluates any mix." if spec.page else "."))
     st.caption("LSB density = fraction of weights with an odd integer code (0: the LSB plane is empty); "
                "sensitivity = average Hessian trace per weight, Tr(H)/N, and its ratio to the layer mean"
-               + ("." if snap.run.get("method") == "msq" else " (MSQ only: other methods do not estimate it)."))
+               + ("." if hessian_pruning else " (Hessian-aware pruning only: this method does not estimate it)."))
     why = why_display(layer_rows(current_layers(snap), snap.vectors, snap.events, snap.config))
     if len(why) <= 24:
         st.table(why)                        # wrapped text: every reason readable at once

@@ -9,6 +9,7 @@ from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import charts
 from dashboard.components.comparison import group_name, is_final, model_groups
+from dashboard.components.methods import methods_with_page, page_specs
 from dashboard.components.queue import queue_positions
 from dashboard.components.runs_table import compare_points, filter_runs, runs_frame
 from msq.errors import MSQError
@@ -110,14 +111,16 @@ def table() -> None:
     ids = [r["id"] for r in chosen]
     st.caption(f"{ui.plural(len(rows), 'run')} shown" + (f" · {len(ids)} selected" if ids else
                                                         " · select rows to act on them"))
-    b = st.columns(7)
+    pages = page_specs()   # a button for each method page (multi-bit's), for one run of that method
+    b = st.columns(6 + len(pages))
     if b[0].button("Open live view", icon=":material/monitoring:", disabled=len(ids) != 1, width="stretch"):
         ui.open_run(ids[0])
-    one_multibit = len(chosen) == 1 and chosen[0].get("method") == "multibit"
-    if b[6].button("Multi-bit", icon=":material/stacked_line_chart:", disabled=not one_multibit, width="stretch",
-                   help="Accuracy at every width, coresets and the what-if mixer of one multi-bit run"):
-        st.session_state["run_id"] = ids[0]
-        st.switch_page(ui.page("multibit"), query_params={"run": ids[0]})
+    for col, spec in zip(b[6:], pages):
+        one_of_its = len(chosen) == 1 and chosen[0].get("method") in methods_with_page(spec.page)
+        if col.button(spec.title, icon=spec.page_icon or None, disabled=not one_of_its, width="stretch",
+                      key=f"runs_page_{spec.page}", help=f"{spec.page_label} of one {spec.title_in_text} run"):
+            st.session_state["run_id"] = ids[0]
+            st.switch_page(ui.page(spec.page), query_params={"run": ids[0]})
     if b[1].button("Compare", icon=":material/scatter_plot:", disabled=len(ids) < 2, width="stretch"):
         st.session_state["compare_now"] = ids
         st.switch_page(ui.page("compare"), query_params={"compare": ",".join(ids)})

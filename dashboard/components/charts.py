@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 import plotly.graph_objects as go
 
+from dashboard.components.methods import knob_of, steers_lam
 from msq.report.figures import INK, MUTED, axis, base_layout, bit_color, log_ticks, phase_label
 
 LINE_COLORS = {"loss": INK, "task_loss": "#0f766e", "reg": "#7c3aed", "val_acc": "#0f766e",
@@ -84,15 +85,14 @@ def _prune_rug(prunes: Sequence[dict], unit: str = "step") -> Optional[go.Scatte
                                     + unit + " %{x}<extra></extra>")
 
 
-PENALTY = {"msq": "λ·R (LSB penalty)", "bsq": "α·R (bit-plane group Lasso)"}
-
-
 def loss_curves(scalars: dict, events: Sequence[dict], prunes: Sequence[dict] = (),
-                method: Optional[str] = "msq") -> go.Figure:
-    """Loss per step: total, task (cross-entropy) and the method's penalty (MSQ's λ·R, BSQ's α·R; none
-    drawn when it stayed 0), with phase/λ/prune marks."""
+                method: Optional[str] = None) -> go.Figure:
+    """Loss per step: total, task (cross-entropy) and the method's penalty (its knob's legend: MSQ's λ·R,
+    BSQ's α·R; "penalty" for a method without one; none drawn when it stayed 0), with phase/λ/prune marks.
+    ``method`` None: the default method's (an old run without one)."""
     shapes, notes = event_marks(events, "step")
-    penalty = PENALTY.get(method or "msq", "penalty")
+    knob = knob_of(method)
+    penalty = knob.penalty if knob else "penalty"
     names = {"loss": "total loss", "task_loss": "task loss (cross-entropy)", "reg": penalty}
     if not any(v for v in _series(scalars, "reg")[2]):
         names.pop("reg")
@@ -189,9 +189,10 @@ def layer_lines(series: dict, threshold: Optional[float] = None, prunes: Sequenc
 
 
 def lam_sweep(runs: Sequence[dict], metric: str) -> go.Figure:
-    """λ vs ``metric`` ("compression" or "accuracy") over runs, log λ, points in their width's colour."""
+    """λ vs ``metric`` ("compression" or "accuracy") over the runs of methods steered by λ (reg.lam), log λ,
+    points in their width's colour."""
     rows = [r for r in runs if r.get("lam") and r["lam"] > 0 and r.get(metric) is not None
-            and r.get("method") in ("msq", None)]   # λ steers MSQ only; the other methods' reg.lam is unused
+            and steers_lam(r.get("method"))]   # the others' reg.lam is unused (BSQ's α is not a λ)
     rows.sort(key=lambda r: r["lam"])
     title, y_title = {"compression": ("λ vs compression", "compression (× vs 32-bit float)"),
                       "accuracy": ("λ vs accuracy", "validation accuracy (%)")}[metric]

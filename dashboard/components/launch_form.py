@@ -1,6 +1,7 @@
 """The launch form's logic, built on the config dataclasses: defaults and types from ``RunConfig``,
-every field error from the dataclasses' own validation (``ConfigError`` names the field), λ on a
-log grid, λ sweeps. Pure (no streamlit): the page only draws widgets and calls these.
+every field error from the dataclasses' own validation (``ConfigError`` names the field), a method's
+strength (its registered knob: λ, BSQ's decay α) on its log grid, sweeps of it. Pure (no streamlit): the
+page only draws widgets and calls these.
 
     >>> sweep_values(1.0, 100.0, 3)
     [1.0, 10.0, 100.0]
@@ -16,20 +17,25 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
+from dashboard.components.methods import knob_of
 from msq.config import RunConfig, all_field_help, get_dotted, set_dotted
 from msq.errors import ConfigError
+from msq.methods import LiveKnob, all_methods
 
 DEFAULTS = RunConfig().to_dict()
 CUSTOM_MODEL = "your own model file…"
 IMAGEFOLDER = "imagefolder (your own images)…"
 
-# λ on a log scale: the R10 preferred numbers (10 per decade), 0.1 … 10,000
-R10 = (1, 1.25, 1.6, 2, 2.5, 3.2, 4, 5, 6.4, 8)
-LAM_GRID = sorted({round(m * 10.0 ** e, 6) for e in range(-1, 4) for m in R10} | {10000.0})
-# BSQ's decay α lives orders of magnitude lower (default 5e-3): 1e-5 … 1
-DECAY_GRID = sorted({float(f"{m * 10.0 ** e:.3g}") for e in range(-5, 0) for m in R10} | {1.0})
+
+def knob_grid(key: str) -> tuple:
+    """The log grid of the live strength that starts from config ``key`` (the registered methods' knobs)."""
+    return next((spec.knob.grid for spec in all_methods() if spec.knob and spec.knob.key == key), ())
+
+
+LAM_GRID = knob_grid("reg.lam")        # λ: R10 preferred numbers (10 per decade), 0.1 … 10,000
+DECAY_GRID = knob_grid("bsq.decay")    # BSQ's decay α, orders of magnitude lower (default 5e-3): 1e-5 … 1
 ACT_BITS_CHOICES = ["same", "none", 2, 3, 4, 5, 6, 7, 8]   # multibit.act_bits ("none": a selectbox reads None as empty)
 
 # The form's label of every field it shows, by config key (dotted; a run-level field by its bare name),
@@ -81,16 +87,6 @@ FORM_ONLY = {"sweep": "λ sweep"}   # errors of controls that are no config fiel
 
 HELP = all_field_help()   # dotted key -> the field's help text (msq.config's metadata: the CLI shows the same)
 
-METHOD_HELP = {
-    "msq": "MSQ: L1 on the differentiable LSBs, prune LSBs that became zero, Hessian-aware steps.",
-    "uniform": "Uniform QAT at fixed bits: the honest reference point for compression vs accuracy.",
-    "bsq": "BSQ baseline: trainable bit planes with a group Lasso; re-quantized periodically.",
-    "multibit": "Multi-bit (EMQ): one network for several widths, with bias correction and coresets.",
-    "hawq": "HAWQ-style baseline: widths chosen once from the float model's Hessian traces for the budget (exact "
-            "knapsack), then QAT at those widths.",
-}
-
-
 def label(key: str) -> str:
     """The form's label of a field (or form control); a key the form does not show stays the key."""
     return LABELS.get(key) or FORM_ONLY.get(key) or key
@@ -125,32 +121,47 @@ def default(key: str) -> Any:
     return get_dotted(DEFAULTS, key)
 
 
-def lam_options(value: Optional[float] = None) -> list[float]:
-    """The λ grid, with ``value`` inserted when it is not on it (so a stored λ shows exactly)."""
-    grid = list(LAM_GRID)
+def _with_value(grid: Sequence[float], value: Optional[float]) -> list[float]:
+    """``grid`` with ``value`` inserted when it is not on it (so a stored value shows exactly)."""
+    grid = list(grid)
     if valid_lam(value) and value not in grid:
         grid = sorted(grid + [float(value)])
     return grid
+
+
+def lam_options(value: Optional[float] = None) -> list[float]:
+    """The λ grid, ``value`` included."""
+    return _with_value(LAM_GRID, value)
 
 
 def strength_options(method: str, value: Optional[float] = None) -> list[float]:
-    """The log grid of a method's live strength (MSQ's λ or BSQ's decay α), ``value`` included."""
-    grid = list(DECAY_GRID if method == "bsq" else LAM_GRID)
-    if valid_lam(value) and value not in grid:
-        grid = sorted(grid + [float(value)])
-    return grid
+    """The log grid of a method's live strength (its knob: MSQ's λ, BSQ's decay α), ``value`` included;
+    [] for a method without one."""
+    knob = knob_of(method)
+    return _with_value(knob.grid, value) if knob else []
 
 
-def live_strength(method: str, config: Optional[dict], last_change: Optional[float] = None) -> float:
-    """The strength a run uses now: its last live change, else the config's (reg.lam, or bsq.decay for BSQ)."""
+def live_strength(method: str, config: Optional[dict], last_change: Optional[float] = None) -> Optional[float]:
+    """The strength a run uses now: its last live change, else the config's value of its knob's key (reg.lam,
+    bsq.decay), else that key's default; None for a method without a knob."""
+    knob = knob_of(method)
+    if knob is None:
+        return None
     if valid_lam(last_change):
         return float(last_change)
-    key = "bsq.decay" if method == "bsq" else "reg.lam"
     try:
-        value = get_dotted(config or {}, key)
+        value = get_dotted(config or {}, knob.key)
     except (KeyError, TypeError):
         value = None
-    return float(value) if valid_lam(value) else default(key)
+    return float(value) if valid_lam(value) else default(knob.key)
+
+
+def sweep_default(knob: LiveKnob) -> tuple[float, float]:
+    """Where a sweep's range starts: the grid values nearest a decade centred on the knob's default
+    (λ = 32 -> 10 … 100)."""
+    centre = float(default(knob.key))
+    return tuple(min(knob.grid, key=lambda v: abs(math.log(v / target)) if v > 0 else math.inf)
+                 for target in (centre / math.sqrt(10), centre * math.sqrt(10)))
 
 
 def parse_widths(key: str, text: str, allow_empty: bool = False) -> tuple[Optional[list[int]], Optional[str]]:
@@ -290,8 +301,9 @@ def check_paths(values: dict[str, Any], root: Path = Path("."), models: Optional
     return errors
 
 
-def run_names(base: str, lams: list[float]) -> list[str]:
-    """One label per run of a sweep: "<base> λ=<value>"; a single run keeps ``base``."""
+def run_names(base: str, lams: list[float], symbol: str = "λ") -> list[str]:
+    """One label per run of a sweep: "<base> λ=<value>" (``symbol``: the swept strength's); a single run
+    keeps ``base``."""
     if len(lams) == 1:
         return [base]
-    return [f"{base} λ={lam:g}".strip() for lam in lams]
+    return [f"{base} {symbol}={lam:g}".strip() for lam in lams]

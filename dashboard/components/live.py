@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import plotly.graph_objects as go
 
 from dashboard.components import charts, multibit, multibit_charts
+from dashboard.components.methods import spec_of
 from dashboard.components.snapshot import (RunSnapshot, bits_by_epoch, double_pruned_layers, events_of,
                                            phase_starts, trajectory)
 from msq.report import figures
@@ -51,8 +52,9 @@ def sensitivity_inputs(snap: RunSnapshot) -> Optional[dict]:
 
 def build_figures(snap: RunSnapshot, chosen: Sequence[str] = (), chosen_series: Optional[dict] = None) -> dict:
     """{"bits_heatmap", "bits_bars", "density_heatmap", "layer_lines", "sensitivity_bars",
-    "sensitivity_heatmap", "loss", "accuracy", "lam", "trajectory", and for multi-bit runs "acc_widths",
-    "loss_widths"} -> Figure (absent when there is no data)."""
+    "sensitivity_heatmap", "loss", "accuracy", "lam" (a method with a live strength), "trajectory", and for a
+    method with the "widths" panel (multi-bit) "acc_widths", "loss_widths"} -> Figure (absent when there is no
+    data)."""
     rev = snap.run.get("id", "run")
     names = snap.layer_names
     prunes = events_of(snap.events, "prune")
@@ -81,16 +83,16 @@ def build_figures(snap: RunSnapshot, chosen: Sequence[str] = (), chosen_series: 
         if snap.sensitivity is not None and snap.sensitivity.n_steps > 1:
             out["sensitivity_heatmap"] = charts.to_figure(figures.relative_sensitivity_heatmap(
                 names, snap.sensitivity.steps, snap.sensitivity.to_lists()), f"{rev}-sensmap")
-    method = snap.run.get("method")
+    spec = spec_of(snap.run.get("method"))
     if snap.scalars:
         out["loss"] = charts.loss_curves(snap.scalars, snap.events, prunes, snap.run.get("method")) \
             .update_layout(uirevision=f"{rev}-loss")
         out["accuracy"] = charts.accuracy_curves(snap.scalars, snap.events, float_accuracy(snap)) \
             .update_layout(uirevision=f"{rev}-acc")
-        if method in ("msq", "bsq"):
-            label = "λ (LSB-penalty strength)" if method == "msq" else "BSQ decay α (group-Lasso strength)"
-            out["lam"] = charts.lam_curve(snap.scalars, snap.events, label).update_layout(uirevision=f"{rev}-lam")
-        if method == "multibit":
+        if spec is not None and spec.knob is not None:   # its strength rides on the "lam" scalar
+            out["lam"] = charts.lam_curve(snap.scalars, snap.events, spec.knob.label) \
+                .update_layout(uirevision=f"{rev}-lam")
+        if spec is not None and "widths" in spec.panels:
             trained, unseen = multibit.widths_of(snap.config, snap.run.get("summary"), snap.scalars)
             if multibit.by_width(snap.scalars, "acc"):
                 out["acc_widths"] = multibit_charts.accuracy_per_width(

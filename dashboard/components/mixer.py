@@ -15,9 +15,9 @@ from typing import Optional, Sequence
 
 import plotly.graph_objects as go
 
+from msq.methods import methods_where
 from msq.report.figures import INK, MUTED, base_layout, bit_color
 
-SOURCE_METHODS = ("msq", "uniform", "bsq", "hawq")
 MAX_POINTS = 200            # evaluated mixes kept on the chart per run
 
 
@@ -92,9 +92,21 @@ def mix_from_layers(layers: Sequence[dict], source: Sequence[dict], include_fixe
     return mix, notes
 
 
+def source_methods() -> list[str]:
+    """The methods whose runs end at one per-layer allocation (MSQ, uniform, BSQ, HAWQ-style: not multi-bit)."""
+    return methods_where(lambda spec: spec.one_allocation)
+
+
+def source_methods_text() -> str:
+    """``source_methods`` in words: "msq / uniform / bsq / hawq"."""
+    return " / ".join(source_methods())
+
+
 def allocation_sources(rows: Sequence[dict], model: Optional[str], dataset: Optional[str]) -> list[dict]:
-    """Completed msq / uniform / bsq runs of the same model and dataset (list_runs rows, newest first)."""
-    return [r for r in rows if r.get("status") == "completed" and r.get("method") in SOURCE_METHODS
+    """Completed runs of the same model and dataset whose method ends at one per-layer allocation
+    (``source_methods``), as list_runs rows, newest first."""
+    sources = set(source_methods())
+    return [r for r in rows if r.get("status") == "completed" and r.get("method") in sources
             and r.get("model") == model and r.get("dataset") == dataset]
 
 

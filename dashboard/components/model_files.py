@@ -1,7 +1,8 @@
 """The Export page's model files, built when their button is clicked: the ONNX model (any method; a
-multi-bit run at a chosen width) and the packed ``.msq.pt`` checkpoint (msq and uniform runs).
+multi-bit run at a chosen width) and the packed ``.msq.pt`` checkpoint (the methods whose spec has
+``packs_checkpoint``: MSQ, uniform QAT).
 
-    files = model_files(home, run_id, version, method="msq", width=None)
+    files = model_files(home, run_id, version, run, width=None)
     label, file_name, mime, make = files["onnx"]; make() -> bytes
 """
 from __future__ import annotations
@@ -11,9 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from msq.methods import find_method
 from msq.report.paths import run_stem
-
-CHECKPOINT_METHODS = ("msq", "uniform")
 
 
 @functools.lru_cache(maxsize=4)
@@ -32,12 +32,14 @@ def checkpoint_bytes(home: str, run_id: str, version: tuple) -> bytes:
 
 
 def model_files(home: str, run_id: str, version: tuple, run: dict, width: Optional[int] = None) -> dict:
-    """{kind: (label, file name, mime, make bytes)} of the files this run can give."""
+    """{kind: (label, file name, mime, make bytes)} of the files this run can give; kinds "onnx" and "msq" (the
+    packed .msq.pt file format, whatever the run's method)."""
     stem = run_stem("msq-model", run)
     tag = f"-w{width}" if width is not None else ""
     files = {"onnx": ("ONNX model", f"{stem}{tag}.onnx", "application/octet-stream",
                       functools.partial(onnx_bytes, home, run_id, version, width))}
-    if run.get("method") in CHECKPOINT_METHODS:
+    spec = find_method(run.get("method"))
+    if spec is not None and spec.packs_checkpoint:
         files["msq"] = ("Packed checkpoint (.msq.pt)", f"{stem}.msq.pt", "application/octet-stream",
                         functools.partial(checkpoint_bytes, home, run_id, version))
     return files

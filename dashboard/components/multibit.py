@@ -3,7 +3,8 @@ time it took and what that saves against full-data training. Pure (no streamlit,
 
 The worker logs per epoch ``acc_b{b}``, ``loss_b{b}`` (trained and unseen widths), ``coreset_size_b{b}``,
 ``coreset_kept_b{b}``, ``coreset_overlap``, ``score_b{b}_{mean,q10,q50,q90}``, ``scoring_seconds`` and
-``training_seconds``; a finished run adds the ``multibit`` section of result.json (msq/multibit/summary.py).
+``training_seconds``; a finished run adds the ``multibit`` section of result.json (msq/methods/multibit/
+summary.py). Its settings are the run's method's own config section (``MethodSpec.config_key``).
 
     >>> by_width({"acc_b2": {"epoch": [2], "value": [90.0]}, "acc_b8": {"epoch": [2], "value": [95.0]}}, "acc")
     {2: {'epoch': [2], 'value': [90.0]}, 8: {'epoch': [2], 'value': [95.0]}}
@@ -15,6 +16,16 @@ from __future__ import annotations
 import html
 import re
 from typing import Optional, Sequence
+
+from dashboard.components.methods import own_section
+
+RESULT_SECTION = "multibit"   # the key of the result.json section the multi-bit method writes (its
+#                               Method.summary, msq/methods/multibit/method.py): a data key, not a method look-up
+
+
+def _result(summary: Optional[dict]) -> dict:
+    """The multi-bit section of a run's result ({} before the run ended)."""
+    return (summary or {}).get(RESULT_SECTION) or {}
 
 
 def by_width(scalars: dict, prefix: str) -> dict[int, dict]:
@@ -36,10 +47,10 @@ def scores_by_width(scalars: dict) -> dict[int, dict[str, dict]]:
 
 def widths_of(config: Optional[dict], summary: Optional[dict], scalars: dict) -> tuple[list[int], list[int]]:
     """(trained, unseen) widths: from the result's ``multibit`` section, else the config, else the logs."""
-    mb = (summary or {}).get("multibit") or {}
+    mb = _result(summary)
     if mb.get("bits"):
         return sorted(mb["bits"]), sorted(mb.get("unseen_bits") or [])
-    cfg = (config or {}).get("multibit") or {}
+    cfg = own_section(config)
     if cfg.get("bits"):
         trained = sorted(cfg["bits"])
         return trained, sorted(b for b in cfg.get("eval_bits") or [] if b not in trained)
@@ -50,7 +61,7 @@ def widths_of(config: Optional[dict], summary: Optional[dict], scalars: dict) ->
 
 def final_accuracy(summary: Optional[dict], scalars: dict) -> dict[int, float]:
     """Accuracy per width after the last epoch: the result's, else the latest logged ``acc_b{b}``."""
-    stored = ((summary or {}).get("multibit") or {}).get("acc_by_width") or {}
+    stored = _result(summary).get("acc_by_width") or {}
     if stored:
         return {int(b): float(v) for b, v in sorted(stored.items(), key=lambda kv: int(kv[0])) if v is not None}
     return {b: s["value"][-1] for b, s in by_width(scalars, "acc").items() if s.get("value")}
@@ -58,7 +69,7 @@ def final_accuracy(summary: Optional[dict], scalars: dict) -> dict[int, float]:
 
 def sizes_by_width(summary: Optional[dict]) -> dict[int, dict]:
     """``{b: {"avg_bits", "compression", "size_bytes"}}`` at each uniform width (finished runs only)."""
-    stored = ((summary or {}).get("multibit") or {}).get("size_by_width") or {}
+    stored = _result(summary).get("size_by_width") or {}
     return {int(b): v for b, v in sorted(stored.items(), key=lambda kv: int(kv[0]))}
 
 
@@ -69,10 +80,10 @@ def selection_epochs(events: Sequence[dict]) -> list[int]:
 
 
 def coreset_fraction(config: Optional[dict], summary: Optional[dict]) -> Optional[float]:
-    mb = (summary or {}).get("multibit") or {}
+    mb = _result(summary)
     if (mb.get("coreset") or {}).get("fraction") is not None:
         return float(mb["coreset"]["fraction"])
-    value = ((config or {}).get("multibit") or {}).get("coreset_fraction")
+    value = own_section(config).get("coreset_fraction")
     return None if value is None else float(value)
 
 
@@ -87,7 +98,7 @@ def time_totals(scalars: dict, summary: Optional[dict] = None) -> dict:
     done: the result's totals once the run ended, else the sum of the per-epoch logs so far."""
     scoring = [v for v in (scalars.get("scoring_seconds") or {}).get("value", []) if v is not None]
     training = [v for v in (scalars.get("training_seconds") or {}).get("value", []) if v is not None]
-    timings = ((summary or {}).get("multibit") or {}).get("timings") or {}
+    timings = _result(summary).get("timings") or {}
     out = {"scoring": float(timings.get("scoring_seconds", sum(scoring))),
            "training": float(timings.get("training_seconds", sum(training))),
            "epochs": max(len(training), len(scoring))}
@@ -102,27 +113,26 @@ def estimated_full_seconds(training_seconds: float, fraction: float) -> float:
 
 
 def full_data_baselines(run: dict, candidates: Sequence[dict]) -> list[dict]:
-    """Completed full-data (coreset_fraction = 1) multi-bit runs of the same model and dataset, best match
+    """Completed full-data (coreset_fraction = 1) runs of the same method, model and dataset, best match
     first (same widths, same epochs, then newest). ``candidates``: full run rows (config and summary)."""
     config = run.get("config") or {}
 
     def key(row: dict) -> tuple:
         c = row.get("config") or {}
-        same_bits = sorted((c.get("multibit") or {}).get("bits") or []) == \
-            sorted((config.get("multibit") or {}).get("bits") or [])
+        same_bits = sorted(own_section(c).get("bits") or []) == sorted(own_section(config).get("bits") or [])
         same_epochs = multibit_epochs(c) == multibit_epochs(config)
         return (not same_bits, not same_epochs, -(row.get("created") or 0))
 
     out = []
     for row in candidates:
         c = row.get("config") or {}
-        if row.get("id") == run.get("id") or row.get("status") != "completed" or c.get("method") != "multibit":
+        if row.get("id") == run.get("id") or row.get("status") != "completed" or \
+                c.get("method") != config.get("method"):
             continue
         if c.get("model") != config.get("model") or (c.get("data") or {}).get("name") != \
                 (config.get("data") or {}).get("name"):
             continue
-        if float((c.get("multibit") or {}).get("coreset_fraction", 1.0)) < 1.0 or not \
-                ((row.get("summary") or {}).get("multibit") or {}).get("timings"):
+        if float(own_section(c).get("coreset_fraction", 1.0)) < 1.0 or not _result(row.get("summary")).get("timings"):
             continue
         out.append(row)
     return sorted(out, key=key)
@@ -148,7 +158,7 @@ def time_saving(run: dict, scalars: dict, baseline: Optional[dict] = None) -> Op
         full = {"label": html.escape(f"full-data run “{name}”", quote=False), "id": baseline["id"],
                 "training": other["training"] * factor, "scoring": other["scoring"] * factor, "epochs": epochs,
                 "estimated": False, "scaled": scaled,
-                "mean_acc": ((baseline.get("summary") or {}).get("multibit") or {}).get("trained_mean_acc")}
+                "mean_acc": _result(baseline.get("summary")).get("trained_mean_acc")}
     else:
         full = {"label": "full data (estimate)", "id": None, "scoring": 0.0, "epochs": this["epochs"],
                 "training": estimated_full_seconds(this["training"], fraction), "estimated": True, "scaled": False,
@@ -161,6 +171,7 @@ def time_saving(run: dict, scalars: dict, baseline: Optional[dict] = None) -> Op
 def width_points(row: dict, summary: Optional[dict]) -> list[dict]:
     """A finished multi-bit run as one compare point per width (accuracy and size at that width), so it
     sits on the accuracy-vs-compression chart beside the searched runs; [] when it has no result yet."""
+    method = row.get("method") or (row.get("config") or {}).get("method")
     acc = final_accuracy(summary, {})
     sizes = sizes_by_width(summary)
     trained, unseen = widths_of(row.get("config"), summary, {})
@@ -169,6 +180,6 @@ def width_points(row: dict, summary: Optional[dict]) -> list[dict]:
     for b in trained + unseen:
         if b in acc and b in sizes:
             out.append({"id": row["id"], "label": f"{name} @{b}b" + (" (unseen)" if b in unseen else ""),
-                        "method": "multibit", "compression": sizes[b].get("compression"), "accuracy": acc[b],
+                        "method": method, "compression": sizes[b].get("compression"), "accuracy": acc[b],
                         "avg_bits": sizes[b].get("avg_bits"), "lam": None})
     return out

@@ -1,5 +1,8 @@
 """Where a run is: its phases, how far each one got, and an ETA from the measured epoch times. Pure.
 
+The phases of a registered method come from its ``MethodSpec.phases`` for the run's config; a run of a method
+this installation does not know (an old run's) gets them from its phase events.
+
     >>> plan = phase_plan({"method": "msq", "train": {"pretrain_epochs": 1, "search_epochs": 2,
     ...                    "finetune_epochs": 1}}, events=[])
     >>> [(p.name, p.epochs) for p in plan]
@@ -10,22 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-PHASE_HELP = {   # one-line reminders next to each phase's progress bar
-    "pretrain": "float",
-    "search": "λ on, LSBs pruned",
-    "finetune": "λ off, bits frozen",
-    "qat": "fixed widths, search-phase learning rate",
-    "multibit": "every width each step",
-}
-METHOD_PHASE_HELP = {("bsq", "search"): "bit planes, group Lasso", ("bsq", "finetune"): "bits frozen"}
+from msq.config import RunConfig
+from msq.errors import MSQError
+from msq.methods import find_method
 
 
 def phase_help(method: Optional[str], phase: str, config: Optional[dict] = None) -> str:
-    """The reminder shown next to a phase's progress bar ("" when there is none)."""
-    if method == "multibit" and phase == "multibit":
-        fraction = ((config or {}).get("multibit") or {}).get("coreset_fraction", 1.0)
-        return "every width, each on its own coreset" if fraction < 1 else "every width on all the data"
-    return METHOD_PHASE_HELP.get((method, phase), PHASE_HELP.get(phase, ""))
+    """The reminder shown next to a phase's progress bar: the method's note for this run's config, else its
+    ``phase_help`` ("" when there is none, or the method is not known here)."""
+    spec = find_method(method)
+    if spec is None:
+        return ""
+    note = spec.phase_note(phase, config or {}) if spec.phase_note else ""
+    return note or spec.phase_help.get(phase, "")
 
 
 @dataclass
@@ -45,25 +45,30 @@ class PhaseProgress:
 
 
 def phase_plan(config: Optional[dict], events: list) -> list[PhaseProgress]:
-    """The run's phases with their epoch counts: from the config for the methods whose phases are
-    known here (msq, bsq, uniform, hawq, multibit), else from the phase events seen so far plus what remains."""
+    """The run's phases with their epoch counts: its method's phases for its config when the method is known
+    here, else the phase events seen so far plus what remains of its epochs."""
     config = config or {}
-    train = config.get("train") or {}
-    pre, search, fine = (int(train.get(k) or 0) for k in ("pretrain_epochs", "search_epochs", "finetune_epochs"))
-    method = config.get("method")
-    if method in ("msq", "bsq"):
-        plan = [("pretrain", pre), ("search", search), ("finetune", fine)]
-    elif method in ("uniform", "hawq"):   # msq.methods.base.fixed_width_phases
-        plan = [("pretrain", pre), ("qat", search), ("finetune", fine)]
-    elif method == "multibit":
-        plan = [("pretrain", pre), ("multibit", search + fine)]
-    else:
+    plan = _method_phases(config)
+    if plan is None:
+        train = config.get("train") or {}
+        total = sum(int(train.get(k) or 0) for k in ("pretrain_epochs", "search_epochs", "finetune_epochs"))
         plan = [(e["payload"].get("phase", "phase"), int(e["payload"].get("epochs") or 0))
                 for e in events if e["kind"] == "phase"]
-        rest = pre + search + fine - sum(n for _, n in plan)
+        rest = total - sum(n for _, n in plan)
         if rest > 0 or not plan:
             plan.append(("training", max(rest, 0)))
     return [PhaseProgress(name, epochs) for name, epochs in plan if epochs > 0]
+
+
+def _method_phases(config: dict) -> Optional[list[tuple[str, int]]]:
+    """[(phase, epochs)] from the registered method's plan, or None (method unknown, or config not valid)."""
+    spec = find_method(config.get("method"))
+    if spec is None:
+        return None
+    try:
+        return [(phase.name, phase.epochs) for phase in spec.phases(RunConfig.from_dict(config))]
+    except MSQError:
+        return None
 
 
 def measure(plan: list[PhaseProgress], latest: dict, scalars: dict, status: str) -> tuple[float, Optional[float]]:

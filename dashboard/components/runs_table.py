@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
+from dashboard.components.methods import steers_lam
 from dashboard.components.progress import format_seconds
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def runs_frame(rows: Sequence[dict]) -> pd.DataFrame:
     # empty store's landing page needs no DataFrame, and pandas is most of the first script run's imports
     data = [{"id": r["id"], "name": r.get("name") or "", "status": r.get("status"), "method": r.get("method"),
              "model": r.get("model"), "dataset": r.get("dataset"),
-             "λ": r.get("lam") if r.get("method") in ("msq", None) else None,   # λ means nothing to the others
+             "λ": r.get("lam") if steers_lam(r.get("method")) else None,   # λ means nothing to the others
              "accuracy (%)": r.get("val_acc"), "compression (×)": r.get("compression"), "avg bits": r.get("avg_bits"),
              "step": r.get("step"), "duration": format_seconds(r.get("duration")) if r.get("duration") else "—",
              "created": pd.to_datetime(r.get("created"), unit="s") if r.get("created") else pd.NaT}

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from dashboard.components.methods import prunes_lsbs, spec_of
 from msq.config import RunConfig
 from msq.errors import MSQError
 from msq.runs import LayerMatrix, RunStore
@@ -48,8 +49,8 @@ class RunSnapshot:
 
     @property
     def threshold(self) -> Optional[float]:
-        """MSQ's prune threshold α (the other methods do not prune on LSB density)."""
-        if (self.config or {}).get("method") not in ("msq", None):
+        """The prune threshold α of a method that prunes LSBs by their density (MSQ); None for the others."""
+        if not prunes_lsbs(spec_of((self.config or {}).get("method"))):
             return None
         return (self.config or {}).get("prune", {}).get("threshold")
 

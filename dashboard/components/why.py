@@ -1,5 +1,9 @@
 """Why each layer got its bits: one row per layer with its width, the signals that decided it (LSB
 density against α, Hessian sensitivity against the mean) and its prune history, in words. Pure.
+
+The wording follows what the run's ``MethodSpec`` says of its method: widths it was given (``widths_key``:
+uniform QAT's one width, multi-bit's several), LSB pruning (a phase with ``prune``: MSQ), or the method's own
+``explain_layer`` sentence (BSQ's re-quantizations).
 """
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from dashboard.components.intervals import ratio_text, trace_text
+from dashboard.components.methods import prunes_lsbs, spec_of, widths_of
 
 COLUMNS = ["layer", "kind", "weights", "start bits", "bits", "LSB density", "sensitivity", "× mean",
            "prunes", "why"]
@@ -22,6 +27,7 @@ def layer_rows(layers: Sequence[dict], vectors: dict, events: Sequence[dict], co
     alpha = prune_cfg.get("threshold")
     min_bits = prune_cfg.get("min_bits")
     method = config.get("method")
+    given = widths_of(spec_of(method), config)   # the widths the user gave the method, if it takes them
     density = (vectors.get("lsb_density") or {}).get("values") or []
     sens = (vectors.get("sensitivity") or {}).get("values") or []
     sens_se = (vectors.get("sensitivity_se") or {}).get("values") or []
@@ -37,8 +43,8 @@ def layer_rows(layers: Sequence[dict], vectors: dict, events: Sequence[dict], co
             start = history[0].get("old_bits")
         elif layer.get("fixed"):
             start = quant.get("fixed_bits", bits)
-        elif method == "uniform":
-            start = config.get("uniform_bits", bits)
+        elif len(given) == 1:   # every searched layer at the one width given
+            start = given[0]
         else:
             start = quant.get("init_bits", bits)
         d = _at(density, i)
@@ -68,16 +74,31 @@ def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], h
     (with its ± std error), in place of the bare ratio."""
     if layer.get("fixed"):
         return f"fixed at {bits} bits ({layer.get('fixed_reason') or 'excluded from the search'}); not searched"
-    if method == "uniform":
-        return f"uniform QAT: every searched layer trains at {config.get('uniform_bits', bits)} bits"
-    if method == "multibit":
-        widths = sorted((config.get("multibit") or {}).get("bits") or [])
-        return (f"any-precision: trained at {', '.join(map(str, widths))} bits, one set of weights"
-                + (f" (shown at {bits} bits)" if bits is not None else ""))
-    if method == "bsq":
-        return _bsq_reason(bits, history, config)
-    if method not in (None, "msq"):
+    reason = _method_reason(method, bits, history, config)
+    if reason is not None:
+        return reason
+    return _pruning_reason(bits, density, rel, history, alpha, min_bits, rel_text)
+
+
+def _method_reason(method: Optional[str], bits, history: list, config: dict) -> Optional[str]:
+    """The sentence of a method that does not prune LSBs by their density (None for one that does: MSQ)."""
+    spec = spec_of(method)
+    if spec is None:
         return f"{bits} bits, chosen by the {method} method"
+    if spec.explain_layer is not None:
+        return spec.explain_layer(bits, history, config)
+    given = widths_of(spec, config)
+    if given and not spec.one_allocation:
+        return (f"{spec.title_in_text}: trained at {', '.join(map(str, given))} bits, one set of weights"
+                + (f" (shown at {bits} bits)" if bits is not None else ""))
+    if given:
+        return f"{spec.title_in_text}: every searched layer trains at {', '.join(map(str, given))} bits"
+    return None if prunes_lsbs(spec) else f"{bits} bits, chosen by the {spec.title} method"
+
+
+def _pruning_reason(bits, density: Optional[float], rel: Optional[float], history: list, alpha, min_bits,
+                    rel_text: Optional[str]) -> str:
+    """LSB pruning: the prunes that took the layer to its width, what stops it, and its sensitivity."""
     parts = []
     if history:
         chain = "→".join([str(history[0].get("old_bits"))] + [str(p.get("new_bits")) for p in history])
@@ -101,17 +122,6 @@ def explain(layer: dict, bits, density: Optional[float], rel: Optional[float], h
         parts.append(f"sensitive ({shown}× the mean): would drop one LSB at a time" if rel >= 1
                      else f"insensitive ({shown}× the mean): would drop two LSBs at once")
     return "; ".join(parts) if parts else f"{bits} bits"
-
-
-def _bsq_reason(bits, history: list, config: dict) -> str:
-    """BSQ: widths change only at re-quantizations, when the group Lasso has emptied whole bit planes."""
-    decay = (config.get("bsq") or {}).get("decay")
-    strength = f" (decay α = {decay:g})" if decay is not None else ""
-    if not history:
-        return f"keeps {bits} bits: no bit plane was all-zero at a re-quantization{strength}"
-    chain = "→".join([str(history[0].get("old_bits"))] + [str(p.get("new_bits")) for p in history])
-    return (f"{chain} bits at {len(history)} re-quantization{'s' if len(history) > 1 else ''}: the group Lasso "
-            f"emptied whole bit planes{strength}, which were dropped")
 
 
 def why_frame(rows: Sequence[dict]) -> pd.DataFrame:

@@ -37,6 +37,7 @@ class LiveKnob:
     grid: tuple               # the slider's values (a log grid)
     low: float = 0.0          # the range a value is checked against
     high: float = 1e6
+    effect: str = ""          # what moving it does, in a sentence (the launch form's caption under it)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,9 @@ class MethodSpec:
     budget: str = BUDGET_NONE           # whether it takes prune.target_avg_bits: none / optional / required
     widths_key: Optional[str] = None    # config key of the widths the user picks ("uniform_bits", "multibit.bits")
     panels: tuple = ()                  # extra dashboard views, e.g. ("widths",) for every trained width
-    page: Optional[str] = None          # a dashboard page of its own (url path), if any
+    page: Optional[str] = None          # a dashboard page of its own (dashboard/app_pages/<page>.py), if any ...
+    page_label: str = ""                # ... what it shows, as the text of links to it (live page, Runs page) ...
+    page_icon: str = ""                 # ... and its icon (":material/<name>:")
     exportable: bool = False            # quantized export and packing (one weight tensor per layer)
     packs_checkpoint: bool = False      # the packed .msq.pt checkpoint is offered for it
     one_allocation: bool = True         # ends at one per-layer allocation (multi-bit: one per width)
@@ -63,6 +66,12 @@ class MethodSpec:
     data_parallel: bool = False         # trains with train.nproc > 1
     estimates_hessian: bool = False     # logs per-layer Hessian traces
     symbol: str = "circle"              # marker in the accuracy-vs-compression figures
+    phase_note: Optional[Callable[[str, dict], str]] = None   # (phase, a run's config dict) -> that run's note on
+    #                                     the phase ("": the phase_help text), e.g. multi-bit's coreset or full data
+    explain_layer: Optional[Callable[[Optional[int], list, dict], str]] = None   # (a layer's bits now, its width
+    #                                     changes -- prune events: old_bits, new_bits --, the run's config dict) -> one
+    #                                     sentence on why it has its width (the dashboard's "why" table); None: the
+    #                                     dashboard's own wording (LSB pruning, fixed or trained widths)
     extra: dict = field(default_factory=dict)   # anything else a method wants to say (free form)
 
     def method_class(self) -> type:
@@ -74,6 +83,12 @@ class MethodSpec:
 
     def phase_names(self, cfg: "RunConfig") -> list[str]:
         return [p.name for p in self.phases(cfg)]
+
+    @property
+    def title_in_text(self) -> str:
+        """The title as it reads inside a sentence: "Uniform QAT" -> "uniform QAT"; "MSQ", "HAWQ-style" stay."""
+        t = self.title
+        return t[0].lower() + t[1:] if len(t) > 1 and t[0].isupper() and t[1].islower() else t
 
 
 _REGISTRY: dict[str, MethodSpec] = {}

@@ -17,6 +17,7 @@ import math
 from typing import Iterable, Optional, Sequence
 
 from msq.accounting import average_bits, compression_ratio
+from msq.methods.registry import MethodSpec, find_method
 from msq.report.chart_style import (  # noqa: F401  (re-exported: the scale is part of this API)
     BIT_COLORS, BIT_TEXT_COLORS, FLOAT_COLOR, MAX_BIT_COLOR, bit_key, bit_color, bit_label, bit_colorscale,
     DENSITY_COLORSCALE, RELATIVE_COLORSCALE, FONT, GRID, AXIS_LINE, INK, MUTED, axis, base_layout, log_ticks,
@@ -242,7 +243,19 @@ def relative_sensitivity_heatmap(layer_names: Sequence[str], steps: Sequence[int
 
 
 # -- (5) accuracy vs compression ------------------------------------------------------------------
-METHOD_SYMBOLS = {"msq": "circle", "bsq": "square", "multibit": "triangle-up", "uniform": "diamond"}
+UNKNOWN_SYMBOL = "circle-open"   # the marker of a method this installation does not know (an old run's)
+
+
+def method_symbol(method: Optional[str]) -> str:
+    """The marker of a method's runs: its registered ``MethodSpec.symbol``."""
+    spec = find_method(method)
+    return spec.symbol if spec else UNKNOWN_SYMBOL
+
+
+def reference_of(method: Optional[str]) -> Optional[MethodSpec]:
+    """The spec of ``method`` when its runs are reference points (uniform QAT), else None."""
+    spec = find_method(method)
+    return spec if spec is not None and spec.reference else None
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -260,14 +273,14 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 def accuracy_vs_compression(runs: Sequence[dict] = (), trajectory: Optional[Sequence[dict]] = None,
                             float_acc: Optional[float] = None, title: Optional[str] = None) -> dict:
     """Runs as points (colour = their average width on the bit scale, shown as a colour bar; symbol =
-    method), the Pareto front over every finished point (uniform-QAT references, drawn as labelled
-    diamonds, included), and optionally one run's
+    the method's registered marker), the Pareto front over every finished point (the runs of reference
+    methods -- uniform QAT -- drawn as labelled points, included), and optionally one run's
     per-epoch ``trajectory`` [{"epoch", "compression", "accuracy", "avg_bits"?}].
     ``runs``: dicts with "label", "method", "compression", "accuracy", "avg_bits", optional "lam", "id"."""
     ok = [r for r in runs if r.get("compression") is not None and r.get("accuracy") is not None]
     data = []
-    refs = [r for r in ok if r.get("method") == "uniform"]
-    searched = [r for r in ok if r.get("method") != "uniform"]
+    refs = [r for r in ok if reference_of(r.get("method"))]
+    searched = [r for r in ok if not reference_of(r.get("method"))]
     # the front runs over every finished point drawn, references included: a searched run that a uniform
     # reference beats on both axes is not on it; a run still training ("final": False) is not a result yet
     final = [r for r in ok if r.get("final", True)]
@@ -280,9 +293,11 @@ def accuracy_vs_compression(runs: Sequence[dict] = (), trajectory: Optional[Sequ
                          "line": {"color": INK, "width": 1.5, "dash": "dash", "shape": "hv"}})
     for method in sorted({r.get("method") or "?" for r in searched}):
         rows = [r for r in searched if (r.get("method") or "?") == method]
-        data += _run_points(rows, method, METHOD_SYMBOLS.get(method, "circle-open"), show_text=len(ok) <= 12)
-    if refs:
-        data += _run_points(refs, "uniform QAT (reference)", "diamond", show_text=True)
+        data += _run_points(rows, method, method_symbol(method), show_text=len(ok) <= 12)
+    for method in dict.fromkeys(r["method"] for r in refs):   # each reference method, labelled, in order seen
+        spec = reference_of(method)
+        data += _run_points([r for r in refs if r["method"] == method], f"{spec.title_in_text} (reference)",
+                            spec.symbol, show_text=True)
     if ok:   # the key to "colour = average bits": the stepped bit scale as a colour bar (one invisible point)
         data.append({"type": "scatter", "mode": "markers", "name": "average bits (colour bar)", "x": [None],
                      "y": [None], "showlegend": False, "hoverinfo": "skip", "marker": {"color": [1], "colorscale": bit_colorscale(), "cmin": 0.5,

@@ -1,7 +1,7 @@
 """BSQ's registration (torch-free)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from msq.methods.bsq.config import BSQConfig
 from msq.methods.phases import log_grid
@@ -23,6 +23,18 @@ def bsq_phases(cfg: "RunConfig") -> list[Phase]:
     ]
 
 
+def bsq_layer_reason(bits: Optional[int], history: list, config: dict) -> str:
+    """Why a layer has its width: BSQ changes widths only at re-quantizations, when the group Lasso has
+    emptied whole bit planes (``history``: the layer's width changes, logged as prune events)."""
+    decay = (config.get("bsq") or {}).get("decay")
+    strength = f" (decay α = {decay:g})" if decay is not None else ""
+    if not history:
+        return f"keeps {bits} bits: no bit plane was all-zero at a re-quantization{strength}"
+    chain = "→".join([str(history[0].get("old_bits"))] + [str(p.get("new_bits")) for p in history])
+    return (f"{chain} bits at {len(history)} re-quantization{'s' if len(history) > 1 else ''}: the group Lasso "
+            f"emptied whole bit planes{strength}, which were dropped")
+
+
 SPEC = register_method(MethodSpec(
     name="bsq", title="BSQ",
     help="BSQ baseline: trainable bit planes with a group Lasso; re-quantized periodically.",
@@ -32,5 +44,7 @@ SPEC = register_method(MethodSpec(
     phase_help={"pretrain": "float", "search": "bit planes, group Lasso", "finetune": "bits frozen"},
     config_key="bsq", config_class=BSQConfig,
     knob=LiveKnob(key="bsq.decay", label="BSQ decay α (group-Lasso strength)", symbol="BSQ decay α",
-                  penalty="α·R (bit-plane group Lasso)", grid=log_grid(-5, -1, 1.0)),
-    symbol="square"))
+                  penalty="α·R (bit-plane group Lasso)", grid=log_grid(-5, -1, 1.0),
+                  effect="Higher α pushes whole bit planes to zero faster; a re-quantization then drops them "
+                         "(fewer bits)."),
+    symbol="square", explain_layer=bsq_layer_reason))

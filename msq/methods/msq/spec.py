@@ -11,6 +11,8 @@ SPEC = register_method(MethodSpec(
     schedule_help="Epochs per phase: pretrain (float) → search (λ on, pruning) → finetune (λ off, bits frozen).",
     phase_help={"pretrain": "float", "search": "λ on, LSBs pruned", "finetune": "λ off, bits frozen"},
     knob=LiveKnob(key="reg.lam", label="λ (LSB-penalty strength)", symbol="λ", penalty="λ·R (LSB penalty)",
-                  grid=log_grid(-1, 3, 1e4)),
+                  grid=log_grid(-1, 3, 1e4),
+                  effect="λ scales the L1 penalty on each layer's least-significant bits: higher λ → more LSBs "
+                         "driven to zero → more bits pruned (smaller model), usually at some accuracy cost."),
     budget=BUDGET_OPTIONAL, exportable=True, packs_checkpoint=True, data_parallel=True, estimates_hessian=True,
     symbol="circle"))
