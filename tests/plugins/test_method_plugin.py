@@ -3,13 +3,15 @@ shows up in the CLI's choices, the launch form's options, a foreground run, a ba
 run and its report, with no file of msq/ or dashboard/ knowing its name."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
 
-import float_method
+import pytest
+
 from msq.cli import build_parser, main
-from msq.methods import get_method, list_methods
+from msq.methods import get_method, list_methods, unregister_method
 from msq.runs import RunStore, runner
 from runs_helpers import wait_for
 
@@ -18,13 +20,22 @@ ROOT = HERE.parents[1]
 TINY = ["--dataset", "digits", "--model", "tinycnn", "--epochs", "1,1,0", "--threads", "1", "--quiet"]
 
 
+@pytest.fixture(autouse=True)
+def float_method():
+    """The plugin imported (so registered) for each test, and forgotten after it: the other tests of this
+    process see only the built-in methods."""
+    import float_method as module
+    yield importlib.reload(module)
+    unregister_method("float")
+
+
 def method_choices() -> list:
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     [action] = [a for a in train._actions if "--method" in a.option_strings]
     return list(action.choices)
 
 
-def test_the_registration_is_all_the_registry_needs():
+def test_the_registration_is_all_the_registry_needs(float_method):
     assert "float" in list_methods()
     spec = get_method("float")
     assert spec.method_class() is float_method.FloatMethod
