@@ -1,5 +1,6 @@
 """The Export page's model files, built when their button is clicked: the ONNX model (any method; a
-multi-bit run at a chosen width) and the packed ``.msq.pt`` checkpoint (msq and uniform runs).
+multi-bit run at a chosen width) and the packed ``.msq.pt`` checkpoint (the methods whose spec
+``packs_checkpoint``: msq and uniform).
 
     files = model_files(home, run_id, version, method="msq", width=None)
     label, file_name, mime, make = files["onnx"]; make() -> bytes
@@ -11,9 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from msq.methods import find_method
 from msq.report.paths import run_stem
-
-CHECKPOINT_METHODS = ("msq", "uniform")
 
 
 @functools.lru_cache(maxsize=4)
@@ -37,7 +37,8 @@ def model_files(home: str, run_id: str, version: tuple, run: dict, width: Option
     tag = f"-w{width}" if width is not None else ""
     files = {"onnx": ("ONNX model", f"{stem}{tag}.onnx", "application/octet-stream",
                       functools.partial(onnx_bytes, home, run_id, version, width))}
-    if run.get("method") in CHECKPOINT_METHODS:
+    spec = find_method(run.get("method"))
+    if spec is not None and spec.packs_checkpoint:
         files["msq"] = ("Packed checkpoint (.msq.pt)", f"{stem}.msq.pt", "application/octet-stream",
                         functools.partial(checkpoint_bytes, home, run_id, version))
     return files
