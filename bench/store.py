@@ -149,11 +149,10 @@ def read_times(home: Path, repeats: int) -> tuple[dict, list]:
         }
         latencies, seen = [], None
         for _ in range(300):                                # poll like a live panel, every 20 ms
-            latest = reader.conn.execute("SELECT step, value FROM scalars WHERE run_id = ? AND key = 'sent' "
-                                         "ORDER BY step DESC LIMIT 1", (run_id,)).fetchone()
-            if latest and latest[0] != seen:
-                seen = latest[0]
-                latencies.append(time.time() - latest[1])
+            latest = reader.latest_scalar(run_id, "sent")
+            if latest and latest["step"] != seen:
+                seen = latest["step"]
+                latencies.append(time.time() - latest["value"])
             time.sleep(0.02)
         matrix = reader.layer_matrix(run_id, "lsb_density", None)
         assert matrix.n_layers == LAYERS and matrix.n_steps > STEPS, "the writer did not append"

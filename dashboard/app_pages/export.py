@@ -8,12 +8,15 @@ import streamlit as st
 from dashboard import resources
 from dashboard.app_pages import ui
 from dashboard.components import charts
-from dashboard.components.live import current_layers
 from dashboard.components.model_files import model_files
-from dashboard.components.report import FIGURES, adapter_files, build_report, export_files, file_stem, report_files
-from dashboard.components.snapshot import read_snapshot
+from dashboard.components.report import (FIGURES, adapter_files, export_files, preview_report, preview_rows,
+                                         report_version)
+from dashboard.components.snapshot import parse_config, read_run_row
+from msq.config import get_dotted
 from msq.errors import RunStoreError
-from msq.report import figures
+from msq.methods import find_method
+from msq.report import figures, fmt
+from msq.report.paths import file_name, run_stem
 
 st.title("Export the bit allocation")
 store = resources.store()
@@ -30,71 +33,74 @@ if current and current not in {r["id"] for r in rows}:   # never a silent switch
     st.stop()
 run_id = ui.pick_run(rows, key="export_pick", current=current, label="Run")
 try:
-    snap = read_snapshot(store, run_id, max_steps=2)
+    row, row_error = read_run_row(store, run_id)
 except RunStoreError as exc:
     st.error(str(exc))
     st.stop()
 st.session_state["run_id"] = run_id
 
-report = build_report(snap)
-totals, acc = report["totals"], report["accuracy"]
-if snap.status in ("running", "queued"):
-    st.info("This run is still training: the report shows its widths now; download again when it ends.",
-            icon=":material/hourglass_top:")
-if snap.config_error:
-    st.warning(snap.config_error, icon=":material/warning:")
+home = str(store.home)
+version = report_version(store, row)
+report, why_not = preview_report(home, run_id, version)
+if report is None:
+    st.error(f"The report of run `{run_id}` cannot be built: {why_not}. The other pages still show what is "
+             "stored for it.", icon=":material/error:")
+    st.stop()
+config_error = row_error or parse_config(row)[1]
+if config_error:
+    st.warning(config_error, icon=":material/warning:")
+if report["notes"]:
+    st.info("\n\n".join(report["notes"]), icon=":material/info:")
+totals = report["totals"]
+final, float_acc = totals["final_acc"], totals["float_acc"]
 m = st.columns(5)
-m[0].metric("Accuracy", "—" if acc["final"] is None else f"{acc['final']:.2f}%",
-            delta=None if acc["final"] is None or acc["float"] is None else
-            f"{acc['final'] - acc['float']:+.2f} vs float")
-m[1].metric("Compression", f"{totals['compression']:.2f}×", help="32-bit float weights / quantized weights")
-m[2].metric("Average bits", f"{totals['average_bits']:.2f}")
-m[3].metric("Quantized weights", f"{totals['quantized_params']:,}")
-m[4].metric("Weight memory", f"{totals['quantized_params'] * totals['average_bits'] / 8 / 1024:.1f} KiB")
+m[0].metric("Accuracy", fmt.pct(final),
+            delta=None if final is None or float_acc is None else f"{final - float_acc:+.2f} vs float")
+m[1].metric("Compression", fmt.ratio(totals["compression"]), help="32-bit float weights / quantized weights")
+m[2].metric("Average bits", fmt.bits(totals["average_bits"]))
+m[3].metric("Quantized weights", fmt.count(totals["quantized_params"]))
+m[4].metric("Weight memory", fmt.size(sum(l["params"] * l["storage_bits"] for l in report["layers"].values()) / 8))
 
-stem = file_stem(snap.run)
-version = (snap.status, snap.run.get("ended"), (snap.latest.get("loss") or {}).get("step"))
+stem = run_stem("msq-report", row)
 st.markdown("**Download** — the canonical report of `msq.report` (the same as `python -m msq report "
-            f"{snap.run['id']} --format …`), rendered when you click:")
+            f"{run_id} --format …`), rendered when you click:")
 
 
 def download_row(files: dict, primary: str = "", names: bool = False) -> None:
     """One row of download buttons; ``files`` is {key: (label, suffix or file name, mime, make)}."""
     for col, (key, (label, suffix, mime, make)) in zip(st.columns(len(files)), files.items()):
-        col.download_button(label, data=make, file_name=suffix if names else f"{stem}.{suffix}", mime=mime,
-                            key=f"dl_{key}", width="stretch", type="primary" if key == primary else "secondary",
-                            on_click="ignore")
+        col.download_button(label, data=make, file_name=suffix if names else file_name(stem, f".{suffix}"),
+                            mime=mime, key=f"dl_{key}", width="stretch",
+                            type="primary" if key == primary else "secondary", on_click="ignore")
 
 
-home = str(store.home)
+def export_width() -> int | None:
+    """The width to export a run at, for a method that trains several (multi-bit: one set of weights
+    for every width in its ``widths_key``); None: the run's one allocation."""
+    spec = find_method(report["run"]["method"])
+    if spec is None or spec.one_allocation or not spec.widths_key:
+        return None
+    try:
+        trained = sorted(get_dotted(report["config"], spec.widths_key))
+    except (KeyError, TypeError):
+        return None
+    return st.selectbox(f"Width of the exported {spec.title} model", trained, index=len(trained) - 1,
+                        key="export_width")
+
+
 download_row(export_files(home, run_id, version), primary="json")
 download_row(export_files(home, run_id, version, FIGURES))
 st.markdown("**Deploy** — the model for onnxruntime (each quantized weight an INT2/INT4/INT8 initializer read "
             "through DequantizeLinear, quantized activations as Q/DQ pairs; `python -m msq export "
-            f"{snap.run['id']} --format onnx`), the packed checkpoint for `msq.load_quantized`, and the "
+            f"{run_id} --format onnx`), the packed checkpoint for `msq.load_quantized`, and the "
             "per-layer widths in the form each toolchain reads:")
-width = None
-if snap.run.get("method") == "multibit":
-    trained = sorted((snap.config.get("multibit") or {}).get("bits") or [2, 3, 4, 8])
-    width = st.selectbox("Width of the exported multi-bit model", trained, index=len(trained) - 1, key="export_width")
-download_row(model_files(home, run_id, version, snap.run, width), primary="onnx", names=True)
-download_row(adapter_files(home, run_id, version, snap.run.get("model") or ""))
-with st.expander("Quick export (the dashboard's own table, if the canonical report fails for this run)"):
-    files = report_files(report)
-    c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("Quick JSON", data=files["json"][0], file_name=f"{stem}-quick.json", mime=files["json"][1],
-                       key="dl_quick_json", on_click="ignore", width="stretch")
-    c2.download_button("Quick CSV", data=files["csv"][0], file_name=f"{stem}-quick.csv", mime=files["csv"][1],
-                       key="dl_quick_csv", on_click="ignore", width="stretch")
-st.caption(report["note"] + ".")
-ui.chart(charts.to_figure(figures.bit_allocation_bars(current_layers(snap)), f"export-{run_id}"), key="export_bars")
-st.dataframe([{"layer": l["fqn"], "kind": l["kind"], "weights": l["params"], "bits": l["bits"],
-               "LSB density": l["lsb_density"], "sensitivity": l["sensitivity"], "memory share": l["memory_share"],
-               "why": l["why"]} for l in report["layers"]], hide_index=True, width="stretch", placeholder="—",
-             column_config={
+download_row(model_files(home, run_id, version, row, export_width()), primary="onnx", names=True)
+download_row(adapter_files(home, run_id, version, report["run"]["model"] or ""))
+st.caption("Compression and average bits count quantized weight layers only; biases and BatchNorm stay float.")
+layers = [{"fqn": fqn, **layer} for fqn, layer in report["layers"].items()]
+ui.chart(charts.to_figure(figures.bit_allocation_bars(layers), f"export-{run_id}"), key="export_bars")
+st.dataframe(preview_rows(report), hide_index=True, width="stretch", placeholder="—", column_config={
     "LSB density": st.column_config.NumberColumn(format="%.3f"),
     "sensitivity": st.column_config.NumberColumn(format="%.2e"),
     "memory share": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-    "why": st.column_config.TextColumn(width="large")})
-with st.expander("Quick report (JSON)"):
-    st.json(report, expanded=1)
+    "bit history": st.column_config.TextColumn(width="medium")})

@@ -17,6 +17,7 @@ from dashboard.components.runs_table import counts, run_label  # noqa: F401 (run
 from msq.errors import MSQError
 from msq.report.chart_style import dark_frame
 from msq.runs import runner
+from msq.runs.controls import STOP
 
 PAGES: dict = {}   # filled by app.py: name -> st.Page
 BADGE_COLORS = {"running": "green", "queued": "orange", "completed": "blue", "stopped": "gray", "failed": "red"}
@@ -196,7 +197,7 @@ def stop_pending(row: dict) -> bool:
     if row.get("status") != "running":
         return False
     asked = st.session_state.get("stop_asked", {}).get(row["id"], 0)
-    return time.time() - asked < 60 or any(c["key"] == "stop" and c["consumed"] is None and c["outcome"] is None
+    return time.time() - asked < 60 or any(c["key"] == STOP and c["consumed"] is None and c["outcome"] is None
                                            for c in resources.store().controls(row["id"]))
 
 

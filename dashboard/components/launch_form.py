@@ -206,8 +206,9 @@ def check_devices(values: dict[str, Any], gpus: tuple, cpu_cores: Optional[int] 
 
 
 def valid_lam(value) -> bool:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return number and math.isfinite(value) and 0 <= value <= 1e6
+    """The runner's own λ check (``msq.runs.controls.is_valid_lam``): the form offers what a run accepts."""
+    from msq.runs.controls import is_valid_lam
+    return is_valid_lam(value)
 
 
 def format_lam(value: float) -> str:

@@ -11,6 +11,7 @@ import textwrap
 import time
 
 from msq.runs import RunStore, resume, schedule, set_lam, stop
+from msq.runs.controls import LAM_RANGE
 from msq.runs.disk import is_disk_full, store_full_note
 
 HOME_HELP = "run store folder (default $MSQ_HOME or ./runs)"
@@ -51,7 +52,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("set-lam", help="change λ of a running or queued run",
                               description="A running run applies it at its next step and logs a lam_change event.")
     p.add_argument("run", metavar="RUN", help="run id")
-    p.add_argument("value", metavar="VALUE", type=float, help="the new λ, in [0, 1e6]")
+    p.add_argument("value", metavar="VALUE", type=float, help="the new λ, from {:g} to {:g}".format(*LAM_RANGE))
     p.add_argument("--wait", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
                    help="wait (default 60 s) until the worker applied it; exit 2 with the reason if it was not")
     p.add_argument("--home", help=HOME_HELP)

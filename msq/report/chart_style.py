@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Iterable, Optional, Sequence
 
+from msq.jsonsafe import finite_or_none, round_finite
+
 # -- the bit colour scale ---------------------------------------------------------------------
 BIT_COLORS = {1: "#6a0d2a", 2: "#c0392b", 3: "#e67e22", 4: "#f1c232",
               5: "#86bfe0", 6: "#3d8fc6", 7: "#23609e", 8: "#1a3263"}   # 8 = "8+"
@@ -127,8 +129,8 @@ def clean_values(values: Iterable, digits: Optional[int] = None) -> list:
     """NaN/inf -> None, so the spec is valid JSON for the report as well; ``digits`` rounds (float32
     values otherwise print as 0.4999000132083893 and triple the size of a heatmap's JSON)."""
     if digits is None:
-        return [None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for v in values]
-    return [None if v is None or (isinstance(v, float) and not math.isfinite(v)) else round(v, digits) for v in values]
+        return [finite_or_none(v) for v in values]
+    return [round_finite(v, digits) for v in values]
 
 
 def phase_marks(phases: Optional[Sequence[dict]], outside: bool = False,

@@ -8,11 +8,11 @@ import without torch: the dashboard imports it).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from msq.jsonsafe import significant_finite
 from msq.runs import RunStore
 from msq.runs.checkpoint_files import existing, read_candidates
 
@@ -37,24 +37,6 @@ class Sources:
     series: dict = field(default_factory=dict)  # {"epochs": {...}, "layers": {...}}
     checkpoint: Optional[dict] = None           # from inspect_checkpoint
     notes: list = field(default_factory=list)
-
-
-def clean(value):
-    """JSON-safe: NaN/inf -> None, tuples -> lists, numbers that are floats of integers kept as given."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    return value
-
-
-def _round(value: Optional[float], digits: int = 6):
-    """Series values are float32 in the store: 6-7 significant digits is all they hold."""
-    if value is None or not isinstance(value, float) or not math.isfinite(value):
-        return None if isinstance(value, float) else value
-    return float(f"{value:.{digits}g}")
 
 
 def read_result_json(run_dir: Path) -> Optional[dict]:
@@ -98,7 +80,7 @@ def gather(store: RunStore, run_id: str, read_checkpoint: bool = True) -> Source
 def read_series(store: RunStore, run_id: str) -> dict:
     """Per-epoch scalars (val_acc, compression, avg_bits, ...) and per-layer matrices (layer x step)."""
     keys = [k for k in store.scalar_keys(run_id) if k not in STEP_KEYS]
-    epochs = {key: {k: [_round(v) if k == "value" else v for v in values] for k, values in series.items()}
+    epochs = {key: {k: [significant_finite(v) if k == "value" else v for v in values] for k, values in series.items()}
               for key, series in store.scalar_series(run_id, keys, max_points=MAX_EPOCH_POINTS).items()}
     layers = {}
     for metric in SERIES_METRICS:
@@ -106,7 +88,7 @@ def read_series(store: RunStore, run_id: str) -> dict:
         if not matrix.steps:
             continue
         layers[metric] = {"step": list(matrix.steps), "epoch": list(matrix.epochs),
-                          "values": [[_round(float(v)) for v in row] for row in matrix.to_lists()]}
+                          "values": [[significant_finite(float(v)) for v in row] for row in matrix.to_lists()]}
     return {"epochs": epochs, "layers": layers}
 
 

@@ -19,7 +19,8 @@ from typing import Optional
 from msq import __version__
 from msq.accounting import bit_ops, summarize
 from msq.errors import MSQError
-from msq.report.collect import Sources, clean, gather
+from msq.jsonsafe import finite_or_none
+from msq.report.collect import Sources, gather
 from msq.runs import RunStore
 from msq.methods.budget import BUDGET_FIELDS      # torch-free: the planner is pure Python
 
@@ -180,7 +181,7 @@ def assemble(src: Sources) -> dict:
         "series": src.series,
         "config": cfg,
     }
-    return clean(report)
+    return finite_or_none(report)
 
 
 def validate_report(report: object) -> dict:

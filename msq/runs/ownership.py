@@ -9,9 +9,14 @@ supervisor exiting late, a worker that was given up for dead -- can never overwr
 re-queued or restarted run: its write changes no row, and it learns that it lost the run.
 
 The attempt travels to a worker in ``$MSQ_RUN_ATTEMPT`` (torchrun passes it on to every rank).
+
+The runner's other reads and writes of run rows live here too (``queued_runs``, ``running_devices``,
+``running_workers``, ``fail_dead_worker``, ``Attempt.record_worker``): with ``store.py``, ``reads.py``
+and ``schema.py`` this module is the run store's implementation, and no SQL is written outside them.
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -60,6 +65,36 @@ def requeue(conn: sqlite3.Connection, run_id: str, from_statuses=("failed", "sto
                            f"WHERE id = ? AND status IN ({marks})",
                            (run_id, *from_statuses)).rowcount
     return current_attempt(conn, run_id) if changed else None
+
+
+def running_devices(conn: sqlite3.Connection) -> list[Optional[str]]:
+    """The device assignment of every running run ("cpu", "cuda:0", "cuda:0,1"; None if unrecorded)."""
+    return [d for (d,) in conn.execute("SELECT device FROM runs WHERE status = 'running'")]
+
+
+def queued_runs(conn: sqlite3.Connection) -> list[tuple[str, dict, int]]:
+    """(run id, config, attempt) of every queued run, oldest first: the order they start in."""
+    rows = conn.execute("SELECT id, config, attempt FROM runs WHERE status = 'queued' ORDER BY created, id").fetchall()
+    return [(run_id, json.loads(config), attempt) for run_id, config, attempt in rows]
+
+
+def running_workers(conn: sqlite3.Connection) -> list[dict]:
+    """{"id", "pid", "pid_start", "host", "heartbeat", "attempt"} of every running run (what the reaper checks)."""
+    cur = conn.execute("SELECT id, pid, pid_start, host, heartbeat, attempt FROM runs WHERE status = 'running'")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def fail_dead_worker(conn: sqlite3.Connection, worker: dict, error: str, tail: str) -> bool:
+    """A running run whose worker (``worker``: a ``running_workers`` row) is gone -> failed, with
+    ``error`` and the log ``tail``; its pending controls expire. A compare-and-set on (status, pid,
+    attempt): False, writing nothing, if the worker recorded its own end or the run moved on meanwhile."""
+    if not conn.execute("UPDATE runs SET status = 'failed', ended = ?, error = ?, log_tail = ? WHERE id = ? "
+                        "AND status = 'running' AND pid IS ? AND attempt = ?",
+                        (time.time(), error, tail, worker["id"], worker["pid"], worker["attempt"])).rowcount:
+        return False
+    expire_controls(conn, worker["id"], "the worker died before it read this control")
+    return True
 
 
 def expire_controls(conn: sqlite3.Connection, run_id: str, why: str) -> int:
@@ -124,6 +159,13 @@ class Attempt:
             return False
         expire_controls(conn, self.run_id, f"the run ended ({status}) before its worker read this control")
         return True
+
+    def record_worker(self, pid: int, pid_start: Optional[float]) -> bool:
+        """Record the process the runner started for this attempt (once: a worker that already recorded
+        itself keeps its own pid). False if the attempt lost the run or the pid was set."""
+        with self.store.write() as conn:
+            return conn.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ? AND attempt = ? AND pid IS NULL",
+                                (pid, pid_start, self.run_id, self.number)).rowcount == 1
 
     def annotate_failure(self, **fields) -> bool:
         """Add details (error, log_tail) to the failure this attempt already recorded; nothing else."""

@@ -66,13 +66,17 @@ class SeriesReads:
 
     def latest_scalars(self, run_id: str) -> dict[str, dict]:
         """{key: {"step", "epoch", "value"}} of each key's latest row."""
-        out = {}
-        for key in self.scalar_keys(run_id):
-            step, epoch, value = self.conn.execute(
-                "SELECT step, epoch, value FROM scalars WHERE run_id = ? AND key = ? ORDER BY step DESC LIMIT 1",
-                (run_id, key)).fetchone()
-            out[key] = {"step": step, "epoch": epoch, "value": value}
-        return out
+        return {key: self._latest_scalar(run_id, key) for key in self.scalar_keys(run_id)}
+
+    def latest_scalar(self, run_id: str, key: str) -> Optional[dict]:
+        """{"step", "epoch", "value"} of ``key``'s latest row, None if it has none (one indexed read)."""
+        self.require(run_id)
+        return self._latest_scalar(run_id, key)
+
+    def _latest_scalar(self, run_id: str, key: str) -> Optional[dict]:
+        row = self.conn.execute("SELECT step, epoch, value FROM scalars WHERE run_id = ? AND key = ? "
+                                "ORDER BY step DESC LIMIT 1", (run_id, key)).fetchone()
+        return None if row is None else dict(zip(("step", "epoch", "value"), row))
 
     def vector_metrics(self, run_id: str) -> list[str]:
         self.require(run_id)

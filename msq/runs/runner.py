@@ -11,7 +11,6 @@ the CLI, and each worker as it exits, so the queue drains with nobody watching.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -24,10 +23,12 @@ from typing import Optional
 
 from msq.errors import ConfigError, RunStoreError
 from msq.runs.checkpoint_files import resume_problems, unreadable_message
+from msq.runs.controls import LAM, STOP, check_lam
 from msq.runs.disk import full_disk_cause
 from msq.runs.gpus import assign, parse_assignment
 from msq.runs.ids import validate_run_id
-from msq.runs.ownership import ATTEMPT_ENV, Attempt, claim, expire_controls, requeue
+from msq.runs.ownership import (ATTEMPT_ENV, Attempt, claim, fail_dead_worker, queued_runs, requeue, running_devices,
+                                running_workers)
 from msq.runs.procs import HOST, is_alive, log_tail, process_start_time
 from msq.runs.store import RunStore, to_json
 
@@ -103,8 +104,7 @@ def schedule(home=None, max_runs: Optional[dict] = None) -> list[str]:
                                                 error=f"could not start the worker process: {exc}")
             continue
         _children.append(proc)
-        store.conn.execute("UPDATE runs SET pid = ?, pid_start = ? WHERE id = ? AND attempt = ? AND pid IS NULL",
-                           (proc.pid, process_start_time(proc.pid), run_id, attempt))
+        Attempt(store, run_id, attempt).record_worker(proc.pid, process_start_time(proc.pid))
         started.append(run_id)
     return started
 
@@ -113,11 +113,9 @@ def claim_next(store: RunStore, max_runs: Optional[dict]) -> Optional[tuple[str,
     """Claim the oldest queued run whose device has free slots, recording the GPUs it gets: (run id,
     attempt), or None. The claim is a compare-and-set on (status, attempt) checked by its rowcount."""
     with store.write() as conn:
-        busy = Counter(slot for (d,) in conn.execute("SELECT device FROM runs WHERE status = 'running'")
-                       for slot in parse_assignment(d or "cpu"))
-        for run_id, config, attempt in conn.execute("SELECT id, config, attempt FROM runs WHERE status = 'queued' "
-                                                    "ORDER BY created, id").fetchall():
-            train = json.loads(config).get("train", {})
+        busy = Counter(slot for d in running_devices(conn) for slot in parse_assignment(d or "cpu"))
+        for run_id, config, attempt in queued_runs(conn):
+            train = config.get("train", {})
             device = assign(train.get("device", "cpu"), int(train.get("nproc", 1)), busy,
                             lambda slot: device_limit(slot, max_runs))
             if device is not None and claim(conn, run_id, attempt, device, HOST):
@@ -150,10 +148,10 @@ def reap(home=None, stale_after: float = STALE_AFTER_S) -> list[str]:
     than ``stale_after`` seconds. Returns the ids marked failed."""
     store = _store(home)
     failed, now = [], time.time()
-    rows = store.conn.execute("SELECT id, pid, pid_start, host, heartbeat, attempt FROM runs WHERE status = 'running'")
-    for run_id, pid, pid_start, host, heartbeat, attempt in rows.fetchall():
+    for worker in running_workers(store.conn):
+        run_id, pid, host, heartbeat = worker["id"], worker["pid"], worker["host"], worker["heartbeat"]
         if pid and host == HOST:
-            if is_alive(pid, pid_start):
+            if is_alive(pid, worker["pid_start"]):
                 continue
             tail = log_tail(store.run_dir(run_id) / "worker.log")
             reason = (f"the worker (pid {pid}) died without recording an end: "
@@ -166,10 +164,7 @@ def reap(home=None, stale_after: float = STALE_AFTER_S) -> list[str]:
                       f"the worker did not start within {stale_after:g} s")
         error = reason + (f"; last lines of worker.log:\n{tail}" if tail else " (worker.log is empty)")
         with store.write() as conn:   # compare-and-set: a worker that just finished keeps its own status
-            if conn.execute("UPDATE runs SET status = 'failed', ended = ?, error = ?, log_tail = ? WHERE id = ? "
-                            "AND status = 'running' AND pid IS ? AND attempt = ?",
-                            (time.time(), error, tail, run_id, pid, attempt)).rowcount:
-                expire_controls(conn, run_id, "the worker died before it read this control")
+            if fail_dead_worker(conn, worker, error, tail):
                 failed.append(run_id)
     return failed
 
@@ -189,7 +184,7 @@ def stop(home, run_id: str, timeout: float = 10.0, kill_after: float = 5.0, reas
     if status == "queued":
         store.update_run(run_id, expect_status=("queued",), status="stopped", ended=time.time())
     elif status == "running":
-        store.add_control(run_id, "stop", reason)
+        store.add_control(run_id, STOP, reason)
         if not _wait_for_end(store, run_id, timeout):
             _signal_worker(store, run_id, signal.SIGTERM)
             if not _wait_for_end(store, run_id, kill_after):
@@ -250,19 +245,17 @@ def set_lam(home, run_id: str, value: float, wait: Optional[float] = None) -> st
     wait for the worker's answer: "applied", else a RunStoreError saying why it was not (the run ended
     first, the worker ignored it, or no answer in time). Never reports a change that was lost."""
     validate_run_id(run_id)
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not (ok and 0.0 <= value <= 1e6):
-        raise ConfigError(f"reg.lam = {value!r} is invalid: allowed a number in [0.0, 1000000.0]")
+    value = check_lam(value)
     store = _store(home, create=False)
     row = store.run(run_id)
     if row["status"] == "running":
-        control_id = store.add_control(run_id, "lam", float(value), only_if_running=True)
+        control_id = store.add_control(run_id, LAM, value, only_if_running=True)
         if control_id is not None:
             return "sent" if wait is None else _wait_for_control(store, run_id, control_id, wait)
         row = store.run(run_id)     # it ended (or was re-queued) between the read and the insert
     if row["status"] == "queued":
         config = row["config"]
-        config.setdefault("reg", {})["lam"] = float(value)
+        config.setdefault("reg", {})["lam"] = value
         if store.update_run(run_id, expect_status=("queued",), config=config):
             _write_config(store.run_dir(run_id), config)
             return "configured"

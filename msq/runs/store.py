@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from msq.errors import RunStoreError
+from msq.jsonsafe import finite_or_none, number_or_text
 from msq.runs.ids import new_run_id, validate_run_id
 from msq.runs.reads import SeriesReads
 from msq.runs.disk import disk_is_full
@@ -41,20 +41,7 @@ def resolve_home(home: Optional[str | os.PathLike] = None) -> Path:
 
 def to_json(value) -> str:
     """JSON that SQLite's json functions can read: NaN/inf become null, unknown objects their float/str."""
-    def clean(v):
-        if isinstance(v, float):
-            return v if math.isfinite(v) else None
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if v is None or isinstance(v, (str, int, bool)):
-            return v
-        try:
-            return clean(float(v))
-        except (TypeError, ValueError):
-            return str(v)
-    return json.dumps(clean(value), allow_nan=False)
+    return json.dumps(finite_or_none(value, convert=number_or_text), allow_nan=False)
 
 
 def active_seconds(row: dict, now: float) -> Optional[float]:
@@ -124,10 +111,14 @@ class RunStore(SeriesReads):
     def run_dir(self, run_id: str) -> Path:
         return self.home / validate_run_id(run_id)
 
+    def has_run(self, run_id: object) -> bool:
+        """Whether the store holds a run ``run_id`` (a RunStoreError if the id is malformed)."""
+        validate_run_id(run_id)
+        return self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+
     def require(self, run_id: object) -> str:
         """The id, if it is well formed and names a stored run; else a RunStoreError that says so."""
-        validate_run_id(run_id)
-        if self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+        if not self.has_run(run_id):
             raise RunStoreError(f"no run {run_id!r} in {self.path}: see `python -m msq runs --home {self.home}` "
                                 "for the ids of existing runs")
         return run_id

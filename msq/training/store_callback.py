@@ -22,6 +22,7 @@ from typing import Optional
 
 from msq.errors import ConfigError
 from msq.runs import RunStore, RunWriter, validate_run_id
+from msq.runs.controls import KINDS, LAM, STOP
 from msq.runs.gates import wait_at
 from msq.runs.ownership import Attempt, RunOwnershipLost
 from msq.training.callbacks import Callback
@@ -56,7 +57,7 @@ class StoreCallback(Callback):
     def on_run_start(self, trainer) -> None:
         cfg = trainer.cfg
         number = self.attempt_number
-        if not self.store.conn.execute("SELECT 1 FROM runs WHERE id = ?", (self.run_id,)).fetchone():
+        if not self.store.has_run(self.run_id):
             # a foreground run (not launched by the runner) registers itself, and owns its first attempt
             self.store.create_run(cfg.to_dict(), name=cfg.name, device=str(cfg.train.device), status="running",
                                   run_id=self.run_id)
@@ -76,7 +77,7 @@ class StoreCallback(Callback):
             print(f"--- replayed {replayed} rows an earlier attempt could not write to the store", flush=True)
         self.writer.truncate_after(state.step, keep_events=len(state.events))
         self._lam_replays = [(c["step"], float(c["value"])) for c in self.store.controls(self.run_id)
-                             if c["key"] == "lam" and c["outcome"] == "applied" and (c["step"] or 0) > state.step]
+                             if c["key"] == LAM and c["outcome"] == "applied" and (c["step"] or 0) > state.step]
         if getattr(trainer, "resumed", False):
             self.writer.add_event(state.step, state.epoch, "resume", {"checkpoint_step": state.step})
         self.store.set_layers(self.run_id, [layer_row(layer, i) for i, layer in enumerate(trainer.layers)])
@@ -129,24 +130,24 @@ class StoreCallback(Callback):
         except sqlite3.Error as exc:   # busy past the timeout: ask again at the next poll, keep training
             print(f"warning: could not read controls ({exc}); retrying", file=sys.stderr)
             return
-        last_lam = max((c["id"] for c in controls if c["key"] == "lam"), default=None)
+        last_lam = max((c["id"] for c in controls if c["key"] == LAM), default=None)
         for control in controls:
             key, value, ignored = control["key"], control["value"], None
-            if key == "lam" and control["id"] != last_lam:
+            if key == LAM and control["id"] != last_lam:
                 # several λ changes between two polls (a slider moved by arrow keys): only the last acts,
                 # so the run logs one change, not one per key press
                 self._record_outcome(control["id"], "superseded", f"replaced by a later λ change before step "
                                                                   f"{trainer.state.step}")
                 continue
-            if key == "stop":
+            if key == STOP:
                 trainer.request_stop(str(value or "stop requested"))
-            elif key == "lam":
+            elif key == LAM:
                 try:
                     trainer.set_lam(float(value), source="control")   # the trainer logs a "lam_change" event
                 except (ConfigError, TypeError, ValueError) as exc:
                     ignored = f"ignored the λ change to {value!r}: {exc}"
             else:
-                ignored = f"ignored unknown control {key!r} (known: stop, lam)"
+                ignored = f"ignored unknown control {key!r} (known: {', '.join(KINDS)})"
             if ignored:
                 print(f"warning: {ignored}", file=sys.stderr)
                 self._record_outcome(control["id"], "ignored", ignored)

@@ -24,6 +24,7 @@ from msq.quant import quant_layers, set_mode_
 from msq.quant.inventory import layer_inventory
 from msq.training.callbacks import Callback, CallbackList
 from msq.runs.checkpoint_files import remove_temporaries, resume_candidates
+from msq.runs.controls import check_lam
 from msq.runs.disk import disk_full_reason, is_disk_full
 from msq.training.checkpoint import (CHECKPOINT_NAME, PREVIOUS_NAME, STOP_NAME, load_first_readable, save_checkpoint,
                                      set_aside)
@@ -79,11 +80,10 @@ class Trainer:
             self.state.stop_requested, self.state.stop_reason = True, reason
 
     def set_lam(self, value: float, source: str = "user") -> None:
-        """Change λ from the next step on; logged as a "lam_change" event."""
-        if not (isinstance(value, (int, float)) and 0.0 <= float(value) <= 1e6):
-            raise ConfigError(f"reg.lam = {value!r} is invalid: allowed a number in [0.0, 1000000.0]")
-        old, self.state.lam = self.state.lam, float(value)
-        self.emit_event("lam_change", {"old": old, "new": float(value), "source": source})
+        """Change λ from the next step on (``check_lam``: a ConfigError if out of range); logged as a
+        "lam_change" event."""
+        old, self.state.lam = self.state.lam, check_lam(value)
+        self.emit_event("lam_change", {"old": old, "new": self.state.lam, "source": source})
 
     def emit_event(self, kind: str, payload: dict) -> None:
         self.state.events.append({"kind": kind, "step": self.state.step, "epoch": self.state.epoch, **payload})

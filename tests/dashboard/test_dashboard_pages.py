@@ -273,23 +273,44 @@ def test_compare_page_draws_the_front_and_two_allocations(app, seeded):
     assert "Numbers" in [s.value for s in at.subheader]
 
 
-def test_export_page_offers_the_canonical_report_and_a_quick_fallback(app, seeded):
+def test_export_page_previews_and_offers_the_canonical_report(app, seeded):
     run_id = seeded["ids"]["msq"]
     at = open_page(app, "export", run=run_id)
     labels = {b.proto.label for b in at.get("download_button")}
-    assert {"JSON", "CSV", "Markdown", "HTML report", "Quick JSON", "Quick CSV"} <= labels
-    from dashboard.components.report import build_report, export_files, report_csv
-    from dashboard.components.snapshot import read_snapshot
+    assert {"JSON", "CSV", "Markdown", "HTML report"} <= labels
+    assert not any(label.startswith("Quick") for label in labels)      # one report: no dashboard-made copy
+    from dashboard.components.report import export_files
     files = export_files(str(seeded["home"]), run_id, ("test",))
     canonical = json.loads(files["json"][3]())                 # what the JSON button renders on click
     assert canonical["run"]["id"] == run_id and list(canonical["layers"]) == ["conv1", "conv2", "fc"]
-    assert files["csv"][3]().decode().splitlines()[0].startswith("fqn")
-    store = RunStore(seeded["home"])
-    quick = build_report(read_snapshot(store, run_id))
-    rows = list(csv.DictReader(io.StringIO(report_csv(quick))))
-    assert [r["fqn"] for r in rows] == ["conv1", "conv2", "fc", "TOTAL"]
-    assert float(rows[-1]["bits"]) == pytest.approx(canonical["totals"]["average_bits"], abs=1e-3)
-    assert [l["bits"] for l in quick["layers"]] == [l["bits"] for l in canonical["layers"].values()]
+    rows = list(csv.DictReader(io.StringIO(files["csv"][3]().decode())))
+    assert [r["fqn"] for r in rows] == ["conv1", "conv2", "fc"]
+    assert [int(r["bits"]) for r in rows] == [l["bits"] for l in canonical["layers"].values()]
+    [table] = [d.value for d in at.dataframe]                  # the preview is the same report
+    assert list(table["layer"]) == list(canonical["layers"])
+    assert list(table["bits"]) == [l["bits"] for l in canonical["layers"].values()]
+    assert table["memory share"].sum() == pytest.approx(1.0)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Average bits"] == f"{canonical['totals']['average_bits']:.2f}"
+    assert shown["Compression"] == f"{canonical['totals']['compression']:.2f}×"
+
+
+@pytest.mark.parametrize("run", ["msq", "uniform", "bsq", "multibit", "killed", "no_folder", "bad_config"])
+def test_export_page_reports_every_method_and_every_stored_state(app, seeded, run):
+    at = open_page(app, "export", run=seeded["ids"][run])
+    assert not texts(at, "error")
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"JSON", "CSV", "ONNX model", "Bit map (layer → bits)"} <= labels
+    assert ("Packed checkpoint (.msq.pt)" in labels) == (run not in ("bsq", "multibit"))   # msq and uniform runs
+    widths = [s for s in at.selectbox if s.key == "export_width"]
+    assert [w.options for w in widths] == ([["2", "3", "4", "8"]] if run == "multibit" else [])
+
+
+def test_export_page_explains_a_run_whose_record_is_damaged(app, seeded):
+    at = open_page(app, "export", run=seeded["ids"]["corrupt_json"])
+    [error] = texts(at, "error")
+    assert "cannot be built" in error and "not valid JSON" in error
+    assert not at.get("download_button")
 
 
 def test_export_page_offers_the_onnx_model_the_checkpoint_figures_and_every_adapter(app, seeded):

@@ -110,6 +110,16 @@ def test_series_reads_downsample_long_runs(tmp_path):
     assert matrix.n_steps <= 50 and matrix.steps[0] == 1 and matrix.steps[-1] == 3000
     assert set(store.scalar_series(run_id)) == {"loss", "lr"}
     assert store.latest_scalars(run_id)["loss"]["step"] == 3000
+    assert store.latest_scalar(run_id, "loss") == store.latest_scalars(run_id)["loss"]
+    assert store.latest_scalar(run_id, "never logged") is None
+
+
+def test_has_run_says_whether_a_run_is_stored_and_refuses_a_malformed_id(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = make_run(store)
+    assert store.has_run(run_id) and not store.has_run("20990101-000000-abcdef")
+    with pytest.raises(RunStoreError, match="invalid run id"):
+        store.has_run("../x")
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)
