@@ -17,12 +17,14 @@ from msq.report import figures
 def current_layers(snap: RunSnapshot) -> list[dict]:
     """The layer table with the latest widths (the table follows prunes; the bits vector is the fallback)."""
     bits = (snap.vectors.get("bits") or {}).get("values")
+    final = {l.get("fqn"): l for l in (snap.run.get("summary") or {}).get("layers") or [] if isinstance(l, dict)}
     out = []
     for i, layer in enumerate(snap.layers):
         b = layer.get("bits")
         if b is None and bits and i < len(bits):
             b = bits[i]
-        out.append({**layer, "bits": b})
+        # a finished run says what each weight takes to store (BSQ: its planes and a sign bit)
+        out.append({**layer, "bits": b, "storage_bits": (final.get(layer.get("fqn")) or {}).get("storage_bits")})
     return out
 
 

@@ -27,11 +27,13 @@ from msq.report.chart_style import (  # noqa: F401  (re-exported: the scale is p
 # -- (1) current bit allocation -------------------------------------------------------------------
 def bit_allocation_bars(layers: Sequence[dict], title: Optional[str] = None) -> dict:
     """Bars of each layer's width (colour = bits) over a log panel of its parameter count.
-    ``layers``: dicts with "fqn", "bits", "params" and optionally "fixed", "fixed_reason", "kind"."""
+    ``layers``: dicts with "fqn", "bits", "params" and optionally "storage_bits", "fixed", "fixed_reason", "kind"."""
     names = [l["fqn"] for l in layers]
     params = [int(l.get("params") or 0) for l in layers]
     bits = [l.get("bits") for l in layers]
-    known = [(n, b) for n, b in zip(params, bits) if b is not None]
+    # the title counts what storing a weight takes (BSQ's sign bit too: "storage_bits"), like every total
+    stored = [l.get("storage_bits") if l.get("storage_bits") is not None else b for l, b in zip(layers, bits)]
+    known = [(n, b) for n, b in zip(params, stored) if b is not None]
     total = sum(params) or 1
     avg = average_bits([n for n, _ in known], [b for _, b in known]) if known else None
     ratio = compression_ratio([n for n, _ in known], [b for _, b in known]) if known else None
