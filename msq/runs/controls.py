@@ -1,5 +1,5 @@
 """The controls a running worker takes from the store (``RunStore.add_control``), named once, and the
-one check of a live λ. Standard library only: the runner, the trainer, the store callback, the CLI
+one check of a live λ. Pure Python (no torch): the runner, the trainer, the store callback, the CLI
 and the dashboard's launch form all read it.
 
     store.add_control(run_id, LAM, check_lam(64.0))   # the worker applies it at its next step
@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 
 from msq.errors import ConfigError
+from msq.methods.msq.config import LAM_RANGE   # the λ a run accepts, at launch (reg.lam) and live
 
 LAM = "lam"       # value: the new λ (a method's live strength, MSQ's reg.lam or BSQ's bsq.decay)
 STOP = "stop"     # value: the reason, recorded as the run's stop reason
 KINDS = (STOP, LAM)
-
-LAM_RANGE = (0.0, 1e6)   # the λ a run accepts, at launch (reg.lam) and live
 
 
 def is_valid_lam(value: object) -> bool:

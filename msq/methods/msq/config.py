@@ -9,6 +9,7 @@ from msq.config_checks import check as _check, choice as _choice, float_in as _f
 from msq.config_help import described
 from msq.config_types import check_field_types
 
+LAM_RANGE = (0.0, 1e6)   # the λ a run accepts, at launch and live (msq.runs.controls checks live values)
 REG_NORMS = ("memory", "uniform")
 LAM_SCHEDULES = ("constant", "linear_warmup")
 
@@ -28,7 +29,7 @@ class RegConfig:
     def __post_init__(self) -> None:
         s = "reg"
         check_field_types(self, s)
-        _float_in(s, "lam", self.lam, 0.0, 1e6)
+        _float_in(s, "lam", self.lam, *LAM_RANGE)
         _choice(s, "norm", self.norm, REG_NORMS)
         _choice(s, "schedule", self.schedule, LAM_SCHEDULES)
         _int_in(s, "warmup_steps", self.warmup_steps, 0)
