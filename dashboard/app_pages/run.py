@@ -13,7 +13,7 @@ from dashboard.app_pages import ui
 from dashboard.components import launch_form as lf
 from dashboard.components import multibit as mb
 from dashboard.components.live import build_figures, current_layers
-from dashboard.components.methods import knob_meaning, prunes_lsbs, regularized_phases, spec_of, widths_of
+from dashboard.components.methods import prunes_lsbs, regularized_phases, spec_of, widths_of
 from dashboard.components.progress import format_seconds, measure, phase_help, phase_plan
 from dashboard.components.queue import queue_positions
 from dashboard.components.snapshot import events_of, read_run_row, read_snapshot
@@ -100,7 +100,7 @@ def strength_slider(run: dict, spec: MethodSpec) -> None:
     live_ok = run.get("status") in ("running", "queued")
     changes = store.events(run["id"], "lam_change")
     current = lf.live_strength(spec.name, run.get("config"), changes[-1]["payload"].get("new") if changes else None)
-    st.select_slider(f"{knob.symbol} live — {knob_meaning(knob)} (log scale)",
+    st.select_slider(f"{knob.symbol} live — {knob.meaning} (log scale)",
                      options=lf.strength_options(spec.name, current), value=current, format_func=lf.format_lam,
                      key=f"lamslider:{run['id']}", on_change=set_lam, args=(run["id"],), disabled=not live_ok,
                      help=lf.HELP.get(knob.key))
@@ -203,7 +203,7 @@ def method_metric(snap) -> tuple[str, str, str]:
     if spec is not None and spec.knob is not None:
         value = strength_now(run.get("config"), spec.knob.key, snap.events)
         return (f"{spec.knob.symbol} now", f"{value:g}" if isinstance(value, (int, float)) else "—",
-                f"{knob_meaning(spec.knob)} (live changes included)")
+                f"{spec.knob.meaning} (live changes included)")
     widths = widths_of(spec, config)
     if spec is not None and spec.one_allocation and spec.widths_key:
         return (f"{spec.title} width", f"{widths[0]} bits" if widths else "—",

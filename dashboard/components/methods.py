@@ -12,13 +12,11 @@ oldest rows) trained with ``RunConfig``'s default method.
 """
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from msq.config import RunConfig, get_dotted
-from msq.methods import LiveKnob, MethodSpec, all_methods, find_method, list_methods
+from msq.methods import DEFAULT_METHOD, LiveKnob, MethodSpec, all_methods, find_method, list_methods
 
-DEFAULT_METHOD = RunConfig().method   # what a config without a method trains with
 LAM_KEY = "reg.lam"                   # the config key the store's "lam" column falls back to (msq.runs.store)
 MARKS = {"circle": "●", "circle-open": "○", "square": "■", "diamond": "◆", "triangle-up": "▲"}   # plotly symbol -> glyph
 
@@ -43,12 +41,6 @@ def steers_lam(method: Optional[str]) -> bool:
     """Whether the store's λ of a run (its last live change, else reg.lam) is the strength its method uses."""
     knob = knob_of(method)
     return knob is not None and knob.key == LAM_KEY
-
-
-def knob_meaning(knob: LiveKnob) -> str:
-    """What the knob's value means, from its label: "λ (LSB-penalty strength)" -> "LSB-penalty strength"."""
-    match = re.search(r"\((.+)\)\s*$", knob.label)
-    return match.group(1) if match else knob.label
 
 
 def prunes_lsbs(spec: Optional[MethodSpec]) -> bool:

@@ -31,13 +31,16 @@ PLUGINS_ENV = "MSQ_METHOD_MODULES"   # more modules to import, comma-separated: 
 class LiveKnob:
     """The strength a user steers while the method trains (sent as the run's "lam" control)."""
     key: str                  # config key it starts from, e.g. "reg.lam"
-    label: str                # "λ (LSB-penalty strength)"
     symbol: str               # "λ": the short name in tables and legends
+    meaning: str              # "LSB-penalty strength": what its value is
     penalty: str              # legend of the penalty term, e.g. "λ·R (LSB penalty)"
-    grid: tuple               # the slider's values (a log grid)
-    low: float = 0.0          # the range a value is checked against
-    high: float = 1e6
+    grid: tuple               # the slider's values (a log grid); live values are checked by msq.runs.controls
     effect: str = ""          # what moving it does, in a sentence (the launch form's caption under it)
+
+    @property
+    def label(self) -> str:
+        """"λ (LSB-penalty strength)": the symbol and what it means."""
+        return f"{self.symbol} ({self.meaning})"
 
 
 @dataclass(frozen=True)

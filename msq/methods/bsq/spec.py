@@ -43,7 +43,7 @@ SPEC = register_method(MethodSpec(
                   "few epochs) → finetune (bits frozen).",
     phase_help={"pretrain": "float", "search": "bit planes, group Lasso", "finetune": "bits frozen"},
     config_key="bsq", config_class=BSQConfig,
-    knob=LiveKnob(key="bsq.decay", label="BSQ decay α (group-Lasso strength)", symbol="BSQ decay α",
+    knob=LiveKnob(key="bsq.decay", symbol="BSQ decay α", meaning="group-Lasso strength",
                   penalty="α·R (bit-plane group Lasso)", grid=log_grid(-5, -1, 1.0),
                   effect="Higher α pushes whole bit planes to zero faster; a re-quantization then drops them "
                          "(fewer bits)."),

@@ -10,7 +10,7 @@ SPEC = register_method(MethodSpec(
     method_path="msq.methods.msq.method:MSQMethod", phases=search_phases,
     schedule_help="Epochs per phase: pretrain (float) → search (λ on, pruning) → finetune (λ off, bits frozen).",
     phase_help={"pretrain": "float", "search": "λ on, LSBs pruned", "finetune": "λ off, bits frozen"},
-    knob=LiveKnob(key="reg.lam", label="λ (LSB-penalty strength)", symbol="λ", penalty="λ·R (LSB penalty)",
+    knob=LiveKnob(key="reg.lam", symbol="λ", meaning="LSB-penalty strength", penalty="λ·R (LSB penalty)",
                   grid=log_grid(-1, 3, 1e4),
                   effect="λ scales the L1 penalty on each layer's least-significant bits: higher λ → more LSBs "
                          "driven to zero → more bits pruned (smaller model), usually at some accuracy cost."),
