@@ -13,9 +13,9 @@ phase must end at an average width <= B, as close to B as one layer's step allow
 - **Prunes.** Layers whose LSBs became (almost) zero go first (they cost nothing). If the average
   is still above the ceiling, the remaining drops are the cheapest set that meets it: each layer l
   may go to any width b between min_bits and its own, at cost
-  ``sensitivity_l * D_l(b)`` with ``D_l(b) = ||Q_b(W_l) - Q_n(W_l)||^2 / N_l`` the perturbation
-  of its forward weights (HAWQ-V2's Ω, but measured on the weights the LSB penalty has shaped), and
-  the exact knapsack (``msq.methods.knapsack``) picks the widths. Among equal costs it keeps the
+  ``(Tr(H_l) / N_l) * ||Q_b(W_l) - Q_n(W_l)||^2``, the second-order loss increase of moving its
+  forward weights (``msq.methods.pricing``: HAWQ-V2's Ω, measured on the weights the LSB penalty has
+  shaped), and the exact knapsack (``msq.methods.knapsack``) picks the widths. Among equal costs it keeps the
   most bits, so the run lands as close under the ceiling as the layers' steps allow.
 - **λ.** ``steer_lam`` raises λ (x ``gain``) after a check that had to force prunes — the penalty
   was too weak to empty the LSBs in time — and relaxes it (/ sqrt(gain)) when the zero-LSB prunes

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from msq.errors import ConfigError
-from msq.functional import fake_quantize
 from msq.hessian import estimate_layer_traces
 from msq.quant import quant_layers, set_mode_
 from msq.methods.budget import budget_summary
+from msq.methods.pricing import width_price
 from msq.methods.base import Method
 from msq.training.schedule import Phase
 from msq.methods.knapsack import allocate
@@ -46,8 +46,7 @@ class HAWQMethod(Method):
         for (_, layer), sens in zip(layers, sensitivities):
             options = [layer.bits] if layer.fixed else widths
             w = layer.weight.detach()
-            table.append({b: max(sens, 0.0) * float(((fake_quantize(w, layer.scale, b, layer.grid) - w) ** 2).sum())
-                          for b in options})
+            table.append({b: width_price(sens, w, w, layer.scale, b, layer.grid) for b in options})
         return table
 
     def allocate_(self, trainer: "Trainer") -> None:

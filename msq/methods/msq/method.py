@@ -21,6 +21,7 @@ from msq.hessian import estimate_layer_traces
 from msq.quant import quant_layers, searched_layers
 from msq.regularize import lam_at, lsb_penalty
 from msq.methods.budget import Move, budget_summary, path_ceiling, plan_moves, steer_lam
+from msq.methods.pricing import width_price
 from msq.training.distributed import all_gather_rows, all_reduce_sum, broadcast_object
 from msq.methods.base import Method
 from msq.methods.msq.pruning import LayerState, PruneDecision, decide_prunes, prune_candidates
@@ -114,16 +115,14 @@ class MSQMethod(Method):
         weights = [layer.weight.detach() for _, layer in layers]
         forward = [fake_quantize(w, layer.scale, layer.bits, layer.grid) for w, (_, layer) in zip(weights, layers)]
 
-        def perturbation(i: int, b: int) -> float:    # D_i(b) = ||Q_b(W) - Q_n(W)||^2 / N
+        def width_cost(i: int, b: int) -> float:
+            # ΔL ≈ Tr/N · ||Q_b(W) - Q_n(W)||² (msq.methods.pricing); a trace within its error of 0 (or
+            # below it) is priced at one standard error, not as free
             layer = layers[i][1]
             if b == layer.bits:
                 return 0.0
-            return float(torch.mean((fake_quantize(weights[i], layer.scale, b, layer.grid) - forward[i]) ** 2))
-
-        def width_cost(i: int, b: int) -> float:
-            # a trace within its error of 0 (or below it) is priced at one standard error, not as free
             s = max(sens[i], errors[i] if errors[i] == errors[i] else 0.0, 0.0) if sens else 1.0
-            return s * perturbation(i, b)
+            return width_price(s, weights[i], forward[i], layer.scale, b, layer.grid)
 
         moves = plan_moves([s.params for s in states], [s.bits for s in states], [not s.fixed for s in states],
                            self.cfg.prune.min_bits, ceiling, budget, width_cost,
