@@ -71,6 +71,11 @@ def format_result(summary: dict, run_dir: Path | None = None) -> str:
     final_acc = "n/a" if summary["final_acc"] is None else f"{summary['final_acc']:.2f}%"
     lines.append(f"status {summary['status']}: float accuracy {float_acc}, final accuracy {final_acc}, "
                  f"average bits {summary['average_bits']:.2f}, compression {summary['compression']:.2f}x")
+    budget = summary.get("budget")
+    if budget:
+        verdict = "landed" if budget["landed"] else "missed it"
+        lines.append(f"budget {budget['target_avg_bits']:.2f} bits: ended at {budget['final_avg_bits']:.2f} "
+                     f"({budget['gap_bits']:+.2f}; within {budget['tolerance_bits']:g} under it counts), {verdict}")
     if run_dir is not None:
         lines.append(f"results in {run_dir}/result.json")
     return "\n".join(lines)

@@ -4,7 +4,8 @@
 one score per class. ``build_model_and_data`` calls it on real images, so every run (foreground, worker,
 dashboard) fails with the same one-line ModelLoadError; ``preflight`` calls it on zeros of the shape the
 dataset table gives, without loading the data, so ``sweep`` can refuse a bad model or dataset name before
-it queues anything. ``unsearched_warning`` says when a run would search no layer at all.
+it queues anything. ``unsearched_warning`` says when a run would search no layer at all, ``budget_warning``
+when its budget is below what the model can reach.
 """
 from __future__ import annotations
 
@@ -65,9 +66,33 @@ def unsearched_warning(model: nn.Module, model_name: str) -> Optional[str]:
             "changes; set quant.keep_first_last=false or use a model with more layers")
 
 
+def budget_warning(model: nn.Module, cfg: RunConfig) -> Optional[str]:
+    """A one-line warning when the budget is below the smallest average the model can reach (every searched
+    layer at ``prune.min_bits``, the fixed ones at their width): the run then ends above its target."""
+    from msq.accounting import average_bits
+    from msq.methods import BUDGET_NONE, find_method
+    from msq.quant import quant_layers
+
+    target, layers, spec = cfg.prune.budget_bits, quant_layers(model), find_method(cfg.method)
+    if target is None or not layers or spec is None or spec.budget == BUDGET_NONE:
+        return None
+    floor = average_bits([layer.weight.numel() for _, layer in layers],
+                         [layer.bits if layer.fixed else min(cfg.prune.min_bits, layer.bits) for _, layer in layers])
+    if target >= floor - 1e-9:
+        return None
+    return (f"the budget of {target:.2f} average bits is below the {floor:.2f} this model can reach with "
+            f"prune.min_bits = {cfg.prune.min_bits} and its fixed layers, so the run will end above it; lower "
+            "prune.min_bits (1 = binary), search the fixed layers (quant.keep_first_last=false) or raise the target")
+
+
+def run_warnings(model: nn.Module, cfg: RunConfig) -> list[str]:
+    """The warnings a run starts with (also shown before it is queued)."""
+    return [w for w in (unsearched_warning(model, cfg.model), budget_warning(model, cfg)) if w]
+
+
 def preflight(cfg: RunConfig) -> list[str]:
     """Build ``cfg``'s model for its dataset's shape (the data is not loaded), run ``check_forward`` on a
-    zero batch, and return the warnings (``unsearched_warning``). Raises the one-line MSQError otherwise."""
+    zero batch, and return the warnings (``run_warnings``). Raises the one-line MSQError otherwise."""
     from msq.data import dataset_info
     from msq.data.registry import IMAGEFOLDER
     from msq.quant import quantize_
@@ -84,4 +109,4 @@ def preflight(cfg: RunConfig) -> list[str]:
                          checkpoint=cfg.checkpoint, **cfg.model_kwargs)
     check_forward(model, torch.zeros(DRY_BATCH, channels, size, size), info["num_classes"], cfg.model, info["name"])
     quantize_(model, cfg.quant)
-    return [w for w in [unsearched_warning(model, cfg.model)] if w]
+    return run_warnings(model, cfg)

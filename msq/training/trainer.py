@@ -31,7 +31,7 @@ from msq.training.checkpoint import (CHECKPOINT_NAME, PREVIOUS_NAME, STOP_NAME, 
 from msq.training.evaluate import evaluate
 from msq.methods import create_method, get_method, methods_where
 from msq.training.schedule import Phase, lr_at
-from msq.training.preflight import unsearched_warning
+from msq.training.preflight import run_warnings
 from msq.training.setup import build_model_and_data, make_optimizer, resolve_device, seed_everything
 from msq.training.distributed import (all_reduce_sum, broadcast_parameters_, init_distributed, sync_controls,
                                       wrap_for_training)
@@ -61,7 +61,7 @@ class Trainer:
         broadcast_parameters_(self.dist, self.model)
         self.train_model = wrap_for_training(self.model, self.dist, self.device, cfg)
         self.layers = layer_inventory(self.model, self.example_input())
-        self.warnings = [w for w in [unsearched_warning(self.model, cfg.model)] if w]   # events once started
+        self.warnings = run_warnings(self.model, cfg)   # events once started
         self.phases: list[Phase] = self.method.phases()
         self.state = TrainState(lam=cfg.reg.lam)
         self.timings: dict[str, float] = {}

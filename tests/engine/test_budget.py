@@ -114,3 +114,26 @@ def test_msq_run_ends_on_its_budget_and_reports_it(budget):
     assert any(e["kind"] == "lam_change" and e["source"] == "budget" for e in summary["events"])
     # after landing λ is 0: the rest of the search trains the final widths
     assert summary["lam"] == 0.0
+
+
+def test_a_budget_below_what_min_bits_allows_is_warned_about_before_the_run():
+    from msq.training.preflight import preflight
+
+    lenet = {"model": "lenet5", "data.name": "mnist5k", "quant.grid": "symmetric"}
+    # first and last fixed at 8 bits, the rest at min_bits 2: 2.10 bits is the smallest lenet5 can reach
+    warnings = preflight(RunConfig().replace(**lenet, **{"prune.target_avg_bits": 2.0, "prune.min_bits": 2}))
+    assert len(warnings) == 1 and "2.00 average bits is below the 2.10" in warnings[0] and "prune.min_bits" in warnings[0]
+    assert preflight(RunConfig().replace(**lenet, **{"prune.target_avg_bits": 2.0, "prune.min_bits": 1})) == []
+    assert preflight(RunConfig().replace(**lenet, **{"prune.target_avg_bits": 2.2, "prune.min_bits": 2})) == []
+    assert preflight(RunConfig().replace(**lenet, method="uniform")) == []
+
+
+def test_the_console_result_says_where_the_run_landed_against_its_budget():
+    from msq.training.foreground import format_result
+
+    summary = {"layers": [], "float_acc": 97.0, "final_acc": 96.5, "status": "completed", "average_bits": 2.0967,
+               "compression": 15.26, "budget": {"target_avg_bits": 2.0, "final_avg_bits": 2.0967, "gap_bits": 0.0967,
+                                                "tolerance_bits": 0.1, "landed": False}}
+    assert "budget 2.00 bits: ended at 2.10 (+0.10; within 0.1 under it counts), missed it" in format_result(summary)
+    landed = {**summary, "budget": {**summary["budget"], "final_avg_bits": 1.97, "gap_bits": -0.03, "landed": True}}
+    assert "ended at 1.97 (-0.03; within 0.1 under it counts), landed" in format_result(landed)
