@@ -100,11 +100,17 @@ def landing_goal(params: list[int], bits: list[int], searchable: list[bool], min
     return _cheapest(params, options, target * total, (target - tolerance) * total)
 
 
+def lowest_widths(bits: list[int], searchable: list[bool], min_bits: int) -> list[int]:
+    """The narrowest width each layer may reach: min_bits (or its own, if already below), a fixed layer its own."""
+    return [min(min_bits, b) if s else b for b, s in zip(bits, searchable)]
+
+
 def _width_options(bits: list[int], searchable: list[bool], min_bits: int,
                    width_cost: Callable[[int, int], float]) -> list[dict[int, float]]:
-    """Each layer's allowed widths (min_bits .. its own) and their costs; a fixed layer keeps its own."""
-    return [{b: (max(width_cost(i, b), 0.0) if b < bits[i] else 0.0) for b in range(min(min_bits, bits[i]), bits[i] + 1)}
-            if searchable[i] else {bits[i]: 0.0} for i in range(len(bits))]
+    """Each layer's allowed widths (its lowest .. its own) and their costs; a fixed layer keeps its own."""
+    lowest = lowest_widths(bits, searchable, min_bits)
+    return [{b: (max(width_cost(i, b), 0.0) if b < bits[i] else 0.0) for b in range(lowest[i], bits[i] + 1)}
+            for i in range(len(bits))]
 
 
 def _cheapest(params: list[int], options: list[dict[int, float]], budget: float, floor: float) -> list[int]:

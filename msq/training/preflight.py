@@ -71,13 +71,15 @@ def budget_warning(model: nn.Module, cfg: RunConfig) -> Optional[str]:
     layer at ``prune.min_bits``, the fixed ones at their width): the run then ends above its target."""
     from msq.accounting import average_bits
     from msq.methods import BUDGET_NONE, find_method
+    from msq.methods.budget import lowest_widths
     from msq.quant import quant_layers
 
     target, layers, spec = cfg.prune.budget_bits, quant_layers(model), find_method(cfg.method)
     if target is None or not layers or spec is None or spec.budget == BUDGET_NONE:
         return None
-    floor = average_bits([layer.weight.numel() for _, layer in layers],
-                         [layer.bits if layer.fixed else min(cfg.prune.min_bits, layer.bits) for _, layer in layers])
+    lowest = lowest_widths([layer.bits for _, layer in layers], [not layer.fixed for _, layer in layers],
+                           cfg.prune.min_bits)
+    floor = average_bits([layer.weight.numel() for _, layer in layers], lowest)
     if target >= floor - 1e-9:
         return None
     return (f"the budget of {target:.2f} average bits is below the {floor:.2f} this model can reach with "
